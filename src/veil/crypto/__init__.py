@@ -1,0 +1,1 @@
+"""Encryption pillar: keys, the sealed file format, HPKE, signatures, JWE."""
