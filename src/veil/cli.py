@@ -12,10 +12,12 @@ rejected); 2 usage or configuration error; 3 no matching identity / wrong passph
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import typer
 from rich.console import Console
 
+from veil.crypto import cli as crypto_cli
 from veil.errors import VeilError
 
 app = typer.Typer(
@@ -26,6 +28,24 @@ app = typer.Typer(
     add_completion=False,
 )
 err_console = Console(stderr=True)
+
+
+crypto_cli.register(app)
+demo_app = typer.Typer(help="End-to-end demonstrations.", no_args_is_help=True)
+app.add_typer(demo_app, name="demo")
+
+
+@demo_app.command("seal")
+def demo_seal(
+    out: Path = typer.Option(Path("runs/demo-seal"), "--out", help="output folder"),  # noqa: B008
+    rows: int = typer.Option(200_000, help="rows of the generated table"),
+) -> None:
+    """Keys, a dataset sealed to two recipients of different types, opened, tampered, rejected."""
+    from veil.crypto import demo
+
+    summary = demo.run(out, rows=rows)
+    if not summary["tamper_rejected"] or summary["plaintext_leaked"]:
+        raise typer.Exit(1)
 
 
 @app.command()
