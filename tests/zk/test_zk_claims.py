@@ -186,28 +186,8 @@ def test_malformed_bundles() -> None:
         rt({**obj, "claims": obj["claims"] * 2}),  # duplicate names
         rt({**obj, "claims": [{**obj["claims"][0], "proof": obj["claims"][0]["proof"][:-4]}]}),
         rt({**obj, "claims": [{"statement": {"type": "nope"}, "proof": ""}]}),
-        rt(
-            {
-                **obj,
-                "claims": [
-                    {
-                        **obj["claims"][0],
-                        "statement": {**obj["claims"][0]["statement"], "allowed": [8, 7]},
-                    }
-                ],
-            }
-        ),  # fmt: skip
-        rt(
-            {
-                **obj,
-                "claims": [
-                    {
-                        **obj["claims"][0],
-                        "statement": {**obj["claims"][0]["statement"], "allowed": [7.0, 8]},
-                    }
-                ],
-            }
-        ),  # fmt: skip
+        rt({**obj, "claims": [{**claim0, "statement": {**stmt0, "allowed": [8, 7]}}]}),
+        rt({**obj, "claims": [{**claim0, "statement": {**stmt0, "allowed": [7.0, 8]}}]}),
         bundle.to_bytes().replace(b'"version":1', b'"version":1,"version":1'),
     ]
     for data in cases:
