@@ -44,8 +44,19 @@ def veil(*args: str | Path) -> subprocess.CompletedProcess[str]:
 
 def test_prove_range_and_verify(tmp_path: Path) -> None:
     out = tmp_path / "p.json"
-    r = veil("prove-range", "--value", "42", "--min", "0", "--max", "100",
-             "--context", "q3", "--out", out)  # fmt: skip
+    r = veil(
+        "prove-range",
+        "--value",
+        "42",
+        "--min",
+        "0",
+        "--max",
+        "100",
+        "--context",
+        "q3",
+        "--out",
+        out,
+    )
     assert r.returncode == 0, r.stderr
     assert "commitment value: " in r.stdout and "42" not in r.stdout.replace(str(out), "")
     ok = veil("verify", out, "--context", "q3")
@@ -65,8 +76,15 @@ def test_prove_many_and_expect(tmp_path: Path) -> None:
     (tmp_path / "claims.toml").write_text(CLAIMS)
     (tmp_path / "secrets.toml").write_text(SECRETS)
     out = tmp_path / "b.json"
-    r = veil("prove", "--claims", tmp_path / "claims.toml",
-             "--secrets", tmp_path / "secrets.toml", "--out", out)  # fmt: skip
+    r = veil(
+        "prove",
+        "--claims",
+        tmp_path / "claims.toml",
+        "--secrets",
+        tmp_path / "secrets.toml",
+        "--out",
+        out,
+    )
     assert r.returncode == 0, r.stderr
     assert r.stdout.count("commitment ") == 5
     ok = veil("verify", out, "--context", "bank-A / 2026-Q3", "--expect", tmp_path / "claims.toml")
@@ -96,6 +114,13 @@ def test_verify_malformed(tmp_path: Path, content: bytes | None, code: int) -> N
 def test_bad_claims_file(tmp_path: Path) -> None:
     (tmp_path / "c.toml").write_text('[[claim]]\ntype = "range"\nvalue = "v"\nmin = 5\nmax = 1\n')
     (tmp_path / "s.toml").write_text("v = 3\n")
-    r = veil("prove", "--claims", tmp_path / "c.toml", "--secrets", tmp_path / "s.toml",
-             "--out", tmp_path / "o.json")  # fmt: skip
+    r = veil(
+        "prove",
+        "--claims",
+        tmp_path / "c.toml",
+        "--secrets",
+        tmp_path / "s.toml",
+        "--out",
+        tmp_path / "o.json",
+    )
     assert r.returncode == 2 and "min > max" in r.stderr
