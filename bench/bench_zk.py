@@ -3,7 +3,9 @@ multiplication measured in the same run (libsodium has no multi-scalar multiplic
 that is the unit a proof's cost is counted in).
 
 Timings are the best of N runs (the machine is shared: the minimum is the least
-disturbed run), medians are recorded beside them; the unit cost is measured the same way.
+disturbed run), medians are recorded beside them. Scalar-multiplication equivalents are
+the median over runs of (run time / cost of one multiplication timed just before that
+run), so that load from other processes affects both sides of each ratio alike.
 
     python -m bench.bench_zk            # full: 64-bit single, 16 × 64-bit aggregated
     VEIL_BENCH_QUICK=1 python -m bench.bench_zk
@@ -40,6 +42,26 @@ def _times_ms(fn: Callable[[], object], reps: int) -> list[float]:
     return times
 
 
+_UNIT_POINT = group.hash_to_point(b"bench point")
+
+
+def _paired(fn: Callable[[], object], reps: int) -> tuple[list[float], list[float]]:
+    """Time ``fn`` right after 100 scalar multiplications, ``reps`` times.
+
+    Returns ``(times_ms, equivalents)`` where each equivalent count divides a run by the
+    scalar-multiplication cost measured just before it, so load from other processes on a
+    shared machine affects both sides of the ratio alike.
+    """
+    s = pedersen.random_scalar()
+    times, equivalents = [], []
+    for _ in range(reps):
+        unit_ms = _times_ms(lambda: [group.mul(s, _UNIT_POINT) for _ in range(100)], 1)[0] / 100
+        t = _times_ms(fn, 1)[0]
+        times.append(t)
+        equivalents.append(t / unit_ms)
+    return times, equivalents
+
+
 def _unit_costs(reps: int) -> dict[str, float]:
     """Median µs of one scalar multiplication, fixed-base multiplication and addition."""
     P = group.hash_to_point(b"bench point")
@@ -62,8 +84,10 @@ def _case(n: int, m: int, reps_prove: int, reps_verify: int, mul_us: float) -> d
         proof, coms = RangeProof.prove(Transcript(b"bench"), values, None, n)
     with group.count_ops() as verify_ops:
         proof.verify(Transcript(b"bench"), coms, n)
-    prove_t = _times_ms(lambda: RangeProof.prove(Transcript(b"bench"), values, None, n), reps_prove)
-    verify_t = _times_ms(lambda: proof.verify(Transcript(b"bench"), coms, n), reps_verify)
+    prove_t, prove_eq = _paired(
+        lambda: RangeProof.prove(Transcript(b"bench"), values, None, n), reps_prove
+    )
+    verify_t, verify_eq = _paired(lambda: proof.verify(Transcript(b"bench"), coms, n), reps_verify)
     prove_ms, verify_ms = min(prove_t), min(verify_t)
     lg = (n * m).bit_length() - 1
     return {
@@ -77,9 +101,12 @@ def _case(n: int, m: int, reps_prove: int, reps_verify: int, mul_us: float) -> d
         "verify_scalar_mults_counted": verify_ops.scalar_mults,
         "prove_point_additions": prove_ops.add,
         "verify_point_additions": verify_ops.add,
-        # time divided by one scalar multiplication measured in this run
-        "prove_mult_equivalents": round(prove_ms * 1e3 / mul_us, 1),
-        "verify_mult_equivalents": round(verify_ms * 1e3 / mul_us, 1),
+        # time of a run divided by one scalar multiplication timed just before it (median)
+        "prove_mult_equivalents": round(statistics.median(prove_eq), 1),
+        "verify_mult_equivalents": round(statistics.median(verify_eq), 1),
+        # best run divided by the best unit cost of the run
+        "prove_mult_equivalents_best": round(prove_ms * 1e3 / mul_us, 1),
+        "verify_mult_equivalents_best": round(verify_ms * 1e3 / mul_us, 1),
         "verify_budget_issue": 2 * n * m + 2 * lg + m + 20,
         "proof_bytes": len(proof.to_bytes()),
         "proof_bytes_formula": proof_size(n, m),
