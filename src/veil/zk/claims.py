@@ -205,14 +205,23 @@ Claim = Range | Linear | OneOf | Equal
 # ------------------------------------------------------------ statement codec
 def _statement_obj(claim: Claim) -> dict[str, Any]:
     if isinstance(claim, Range):
-        return {"type": "range", "name": claim.name, "value": claim.value,
-                "min": claim.min, "max": claim.max}  # fmt: skip
+        return {
+            "type": "range",
+            "name": claim.name,
+            "value": claim.value,
+            "min": claim.min,
+            "max": claim.max,
+        }
     if isinstance(claim, Linear):
         terms = [[k, a] for k, a in claim.terms.items()]
         return {"type": "linear", "name": claim.name, "terms": terms, "equals": claim.equals}
     if isinstance(claim, OneOf):
-        return {"type": "one_of", "name": claim.name, "value": claim.value,
-                "allowed": list(claim.allowed)}  # fmt: skip
+        return {
+            "type": "one_of",
+            "name": claim.name,
+            "value": claim.value,
+            "allowed": list(claim.allowed),
+        }
     if isinstance(claim, Equal):
         return {"type": "equal", "name": claim.name, "a": claim.a, "b": claim.b}
     raise TypeError(f"not a claim: {claim!r}")
@@ -476,9 +485,13 @@ def _prove_one(
     if isinstance(c, Linear):
         keys = list(c.terms)
         return sigma.prove_linear(
-            t, [op[k].point for k in keys], [c.terms[k] for k in keys], c.equals,
-            [op[k].blinding for k in keys], rng=rng,
-        ).to_bytes()  # fmt: skip
+            t,
+            [op[k].point for k in keys],
+            [c.terms[k] for k in keys],
+            c.equals,
+            [op[k].blinding for k in keys],
+            rng=rng,
+        ).to_bytes()
     if isinstance(c, OneOf):
         o = op[c.value]
         return sigma.MembershipProof.prove(
