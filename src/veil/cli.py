@@ -19,6 +19,8 @@ from rich.console import Console
 
 from veil.crypto import cli as crypto_cli
 from veil.errors import VeilError
+from veil.fl import cli as fl_cli
+from veil.scenarios import cli as scenarios_cli
 
 app = typer.Typer(
     name="veil",
@@ -59,6 +61,10 @@ def version() -> None:
 from veil.zk.cli import app as zk_app  # noqa: E402
 
 app.add_typer(zk_app, name="zk")
+
+
+scenarios_cli.register(demo_app)
+app.command("train")(fl_cli.train)
 
 
 @app.callback()

@@ -52,6 +52,7 @@ def plot(report: dict, path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     rounds = [r["round"] for r in report["rounds"]]
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), constrained_layout=True)
@@ -75,6 +76,7 @@ def plot(report: dict, path: Path) -> None:
                 ax.axhline(
                     v, color="0.6", ls=":", lw=1, label="each institution alone" if i == 0 else None
                 )
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("round")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
