@@ -17,11 +17,13 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q torch==2.13.0
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 
 demo: setup
 	$(BIN)/veil demo seal --out runs/demo-seal
+	$(BIN)/veil demo finance --out runs/demo
 
 test: setup
 	$(BIN)/python -m pytest -q

@@ -161,6 +161,10 @@ def run_federated(
             vec, history, start = state.vector, list(state.history), state.round + 1
             strategy.load_state(state.strategy_state)
     base_cfg = strategy.client_config(cfg.train)
+    if cfg.client_timeout is not None:
+        # torch initialises lazily (≈2 s on first use); do it now, not inside a timed call
+        x0 = np.zeros((1, spec.n_features), np.float32)
+        local_update(spec, vec, x0, np.zeros(1, np.int64), base_cfg, seed=0)
     for r in range(start, cfg.rounds + 1):
         client_cfg = replace(base_cfg, lr=base_cfg.lr * cfg.lr_decay ** (r - 1))
         t0 = time.perf_counter()
