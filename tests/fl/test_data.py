@@ -46,8 +46,8 @@ def test_restricted_unpickler_refuses_other_globals():
 def test_sklearn_sets():
     bc = data.breast_cancer()
     assert bc.frame.shape == (569, 31) and set(bc.frame["diagnosis"]) == {"malignant", "benign"}
-    x, y = data.digits()
-    assert x.shape == (1797, 64) and x.dtype == np.float32 and 0 <= x.min() and x.max() <= 1
+    x, _y = data.digits()
+    assert x.shape == (1797, 64) and x.dtype == np.float32 and x.min() >= 0 and x.max() <= 1
     assert data.synthetic_table(50, 3).frame.shape == (50, 4)
 
 

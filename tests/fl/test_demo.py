@@ -12,7 +12,7 @@ from veil.scenarios import consortium, finance, medical
 
 
 def _quiet():
-    return Console(file=open("/dev/null", "w"), width=120)  # noqa: SIM115
+    return Console(file=open("/dev/null", "w"), width=120)
 
 
 def _check_contract(rep: dict, rounds: int, clients: list[str]):

@@ -59,7 +59,7 @@ def test_federated_fit_matches_pooled_fit():
     np.testing.assert_allclose(fed.means, pooled.means)
     np.testing.assert_allclose(fed.stds, pooled.stds)
     assert fed.levels == pooled.levels and fed.indicators == ("income",)
-    x, y = fed.transform(f)
+    x, _y = fed.transform(f)
     assert x.shape == (60, fed.n_features) and np.isfinite(x).all()
     assert "home=<missing>" in fed.feature_names and "income__missing" in fed.feature_names
     np.testing.assert_allclose(x[:, 0].mean(), 0, atol=1e-6)
@@ -87,7 +87,7 @@ def test_bad_tables_give_clear_errors():
     g = f.copy()
     g["age"] = g["age"].astype(object)
     g.loc[3, "age"] = "forty"
-    with pytest.raises(DataError, match="'age'.*'forty'"):
+    with pytest.raises(DataError, match=r"'age'.*'forty'"):
         pp.infer_schema(g, "y")
     one = f.assign(y="yes")
     with pytest.raises(DataError, match="single class"):

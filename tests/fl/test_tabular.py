@@ -98,7 +98,7 @@ def test_bad_tables(tmp_path, mutate, args, message):
 def test_empty_partition_is_named(tmp_path):
     f = _wine_table()
     f.to_csv(tmp_path / "t.csv", index=False)
-    with pytest.raises(DataError, match="partition|rows"):
+    with pytest.raises(DataError, match=r"partition|rows"):
         train_table(tmp_path / "t.csv", "cultivar", clients=500, rounds=1, out=tmp_path / "o")
 
 
