@@ -12,10 +12,14 @@ import pytest
 VEIL = [sys.executable, "-m", "veil.cli"]
 
 
-def run(*args: str, input: bytes | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
+def run(
+    *args: str, input: bytes | None = None, env: dict | None = None
+) -> subprocess.CompletedProcess:
     full_env = {k: v for k, v in os.environ.items() if k != "VEIL_PASSPHRASE"}
     full_env.update(env or {})
-    return subprocess.run([*VEIL, *args], input=input, capture_output=True, env=full_env, timeout=120)
+    return subprocess.run(
+        [*VEIL, *args], input=input, capture_output=True, env=full_env, timeout=120
+    )
 
 
 @pytest.fixture(scope="module")
@@ -48,8 +52,16 @@ def test_keygen_refuses_to_overwrite(keys) -> None:
 def test_seal_open_files_two_recipient_kinds(keys, tmp_path) -> None:
     data = os.urandom(200_000)
     (tmp_path / "in.bin").write_bytes(data)
-    res = run("seal", "-r", keys["x25519"][1], "-r", keys["rsa-3072"][1], str(tmp_path / "in.bin"),
-              "-o", str(tmp_path / "in.veil"))
+    res = run(
+        "seal",
+        "-r",
+        keys["x25519"][1],
+        "-r",
+        keys["rsa-3072"][1],
+        str(tmp_path / "in.bin"),
+        "-o",
+        str(tmp_path / "in.veil"),
+    )
     assert res.returncode == 0, res.stderr
     for kind in ("x25519", "rsa-3072"):
         out = tmp_path / f"out-{kind}.bin"
@@ -68,24 +80,54 @@ def test_stdin_stdout_and_recipients_file(keys, tmp_path) -> None:
 
 
 def test_signed_and_verified_sender(keys, tmp_path) -> None:
-    sealed = run("seal", "-r", keys["x25519"][1], "--sign", str(keys["ed25519"][0]), "-", input=b"signed")
+    sealed = run(
+        "seal", "-r", keys["x25519"][1], "--sign", str(keys["ed25519"][0]), "-", input=b"signed"
+    )
     assert sealed.returncode == 0, sealed.stderr
-    ok = run("open", "-i", str(keys["x25519"][0]), "--verify-sender", keys["ed25519"][1], "-",
-             input=sealed.stdout)
+    ok = run(
+        "open",
+        "-i",
+        str(keys["x25519"][0]),
+        "--verify-sender",
+        keys["ed25519"][1],
+        "-",
+        input=sealed.stdout,
+    )
     assert ok.returncode == 0 and ok.stdout == b"signed" and b"Signed by" in ok.stderr
-    other = run("keygen", "-t", "ed25519", "-o", str(tmp_path / "other.key")).stdout.decode().strip()
-    bad = run("open", "-i", str(keys["x25519"][0]), "--verify-sender", other, "-", input=sealed.stdout)
+    other = (
+        run("keygen", "-t", "ed25519", "-o", str(tmp_path / "other.key")).stdout.decode().strip()
+    )
+    bad = run(
+        "open", "-i", str(keys["x25519"][0]), "--verify-sender", other, "-", input=sealed.stdout
+    )
     assert bad.returncode == 1 and bad.stdout == b""
 
 
 def test_tampered_file_leaves_no_output_and_exits_1(keys, tmp_path) -> None:
     data = os.urandom(300_000)
     (tmp_path / "in.bin").write_bytes(data)
-    assert run("seal", "-r", keys["x25519"][1], str(tmp_path / "in.bin"), "-o", str(tmp_path / "s.veil")).returncode == 0
+    assert (
+        run(
+            "seal",
+            "-r",
+            keys["x25519"][1],
+            str(tmp_path / "in.bin"),
+            "-o",
+            str(tmp_path / "s.veil"),
+        ).returncode
+        == 0
+    )
     blob = bytearray((tmp_path / "s.veil").read_bytes())
     blob[-100] ^= 1
     (tmp_path / "t.veil").write_bytes(bytes(blob))
-    res = run("open", "-i", str(keys["x25519"][0]), str(tmp_path / "t.veil"), "-o", str(tmp_path / "out.bin"))
+    res = run(
+        "open",
+        "-i",
+        str(keys["x25519"][0]),
+        str(tmp_path / "t.veil"),
+        "-o",
+        str(tmp_path / "out.bin"),
+    )
     assert res.returncode == 1 and b"IntegrityError" in res.stderr
     assert not (tmp_path / "out.bin").exists()
     assert not [p for p in tmp_path.iterdir() if "veil-tmp" in p.name]

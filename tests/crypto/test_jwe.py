@@ -23,7 +23,9 @@ def _jwk(ident, private: bool) -> jwk.JWK:
 
     if private:
         pem = ident.key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
         )
     else:
         pem = ident.key.public_key().public_bytes(
@@ -40,7 +42,9 @@ def test_veil_encrypts_jwcrypto_decrypts(key, message: bytes) -> None:
     obj.deserialize(token, key=_jwk(key, private=True))
     assert obj.payload == message
     assert json.loads(b64url_decode(token.split(".")[0])) == {
-        "alg": "RSA-OAEP-256", "enc": "A256GCM", "kid": "bank-1"
+        "alg": "RSA-OAEP-256",
+        "enc": "A256GCM",
+        "kid": "bank-1",
     }
 
 
@@ -66,8 +70,13 @@ def test_every_tampered_part_is_the_same_error(key) -> None:
 
 
 @pytest.mark.parametrize(
-    "header", [{"alg": "RSA1_5", "enc": "A256GCM"}, {"alg": "RSA-OAEP-256", "enc": "A128GCM"},
-               {"alg": "RSA-OAEP-256", "enc": "A256GCM", "zip": "DEF"}, {"alg": "dir"}]
+    "header",
+    [
+        {"alg": "RSA1_5", "enc": "A256GCM"},
+        {"alg": "RSA-OAEP-256", "enc": "A128GCM"},
+        {"alg": "RSA-OAEP-256", "enc": "A256GCM", "zip": "DEF"},
+        {"alg": "dir"},
+    ],
 )
 def test_other_algorithms_are_refused(key, header: dict) -> None:
     token = jwe.encrypt(b"x", key.recipient()).split(".")

@@ -41,7 +41,9 @@ def test_rsa_4096_keygen() -> None:
 def test_rsa_public_key_from_pem_and_openssh(identities, tmp_path) -> None:
     key = identities["rsa-3072"].key
     pub = key.public_key()
-    pem = pub.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    pem = pub.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     pkcs1 = pub.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.PKCS1)
     ssh = pub.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
     expected = identities["rsa-3072"].recipient()
@@ -103,8 +105,14 @@ def test_malformed_recipients(text: str) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["", "# only a comment\n", "VEIL-IDENTITY:x25519:AAAA", "VEIL-IDENTITY:zzz:AAAA", "garbage line",
-     "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"],
+    [
+        "",
+        "# only a comment\n",
+        "VEIL-IDENTITY:x25519:AAAA",
+        "VEIL-IDENTITY:zzz:AAAA",
+        "garbage line",
+        "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+    ],
 )
 def test_malformed_identity_files(text: str) -> None:
     with pytest.raises(KeyFormatError):
@@ -118,7 +126,9 @@ def test_ed25519_cannot_be_a_recipient(signer) -> None:
 
 def test_other_key_types_from_pem() -> None:
     k = ed25519.Ed25519PrivateKey.generate().public_key()
-    pem = k.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    pem = k.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     assert isinstance(parse_recipient(pem.decode()), Ed25519PublicKey)
 
 

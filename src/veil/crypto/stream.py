@@ -44,9 +44,7 @@ def _read_full(src: BinaryIO, view: memoryview) -> int:
     return got
 
 
-def encrypt_stream(
-    key: bytes, src: BinaryIO, write: Callable[[bytes | memoryview], object]
-) -> int:
+def encrypt_stream(key: bytes, src: BinaryIO, write: Callable[[bytes | memoryview], object]) -> int:
     """Encrypt all of ``src`` chunk by chunk, handing sealed chunks to ``write`` in batches.
 
     Returns the number of plaintext bytes. Reads and writes ~1 MiB at a time (few system

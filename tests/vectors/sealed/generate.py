@@ -25,14 +25,24 @@ def main() -> None:
     cases = []
 
     def add(name, data, recipients, identity, expect="success", sign=None, mutate=None):
-        blob = veil.seal(data, [keys[r].recipient() if r in keys else r for r in recipients],
-                         sign_with=keys[sign] if sign else None)
+        blob = veil.seal(
+            data,
+            [keys[r].recipient() if r in keys else r for r in recipients],
+            sign_with=keys[sign] if sign else None,
+        )
         if mutate:
             blob = mutate(blob)
         (HERE / f"{name}.veil").write_bytes(blob)
-        cases.append({"file": f"{name}.veil", "identity": identity, "expect": expect,
-                      "sha256": hashlib.sha256(data).hexdigest(), "size": len(data),
-                      "sender": "ed25519.key" if sign else None})
+        cases.append(
+            {
+                "file": f"{name}.veil",
+                "identity": identity,
+                "expect": expect,
+                "sha256": hashlib.sha256(data).hexdigest(),
+                "size": len(data),
+                "sender": "ed25519.key" if sign else None,
+            }
+        )
 
     text = b"veil frozen vector: loan book 2026-Q4\n"
     add("x25519", text, ["x25519"], "x25519.key")
@@ -40,10 +50,20 @@ def main() -> None:
     add("rsa-3072", text, ["rsa-3072"], "rsa-3072.key")
     add("empty", b"", ["x25519"], "x25519.key")
     multi = bytes(i % 251 for i in range(2 * CHUNK + 17))
-    add("multi-chunk-three-recipients", multi, ["x25519", "mlkem768-x25519", "rsa-3072"], "rsa-3072.key")
+    add(
+        "multi-chunk-three-recipients",
+        multi,
+        ["x25519", "mlkem768-x25519", "rsa-3072"],
+        "rsa-3072.key",
+    )
     add("exact-chunk", bytes(CHUNK), ["x25519"], "x25519.key")
     add("signed", text, ["x25519"], "x25519.key", sign="ed25519")
-    add("passphrase", text, [ScryptRecipient("frozen vector passphrase", log_n=10)], "passphrase:frozen vector passphrase")
+    add(
+        "passphrase",
+        text,
+        [ScryptRecipient("frozen vector passphrase", log_n=10)],
+        "passphrase:frozen vector passphrase",
+    )
     add("not-for-x25519", text, ["rsa-3072"], "x25519.key", expect="no_identity")
 
     def flip(pos):
@@ -51,15 +71,50 @@ def main() -> None:
             b = bytearray(blob)
             b[pos if pos >= 0 else len(b) + pos] ^= 0x40
             return bytes(b)
+
         return f
 
-    add("bad-header-mac", text, ["x25519"], "x25519.key", expect="integrity",
-        mutate=lambda b: b.replace(b"--- ", b"--- ", 1)[:b.index(b"--- ") + 30] + bytes([b[b.index(b"--- ") + 30] ^ 1]) + b[b.index(b"--- ") + 31:])
+    add(
+        "bad-header-mac",
+        text,
+        ["x25519"],
+        "x25519.key",
+        expect="integrity",
+        mutate=lambda b: (
+            b.replace(b"--- ", b"--- ", 1)[: b.index(b"--- ") + 30]
+            + bytes([b[b.index(b"--- ") + 30] ^ 1])
+            + b[b.index(b"--- ") + 31 :]
+        ),
+    )
     add("bad-last-chunk", text, ["x25519"], "x25519.key", expect="integrity", mutate=flip(-3))
-    add("truncated", multi, ["x25519"], "x25519.key", expect="integrity", mutate=lambda b: b[:-(17 + 16)])
-    add("trailing-data", text, ["x25519"], "x25519.key", expect="integrity", mutate=lambda b: b + b"\n")
-    add("bad-signature", text, ["x25519"], "x25519.key", expect="integrity", sign="ed25519", mutate=flip(-1))
-    (HERE / "manifest.json").write_text(json.dumps({"format": "veil/v1", "cases": cases}, indent=1) + "\n")
+    add(
+        "truncated",
+        multi,
+        ["x25519"],
+        "x25519.key",
+        expect="integrity",
+        mutate=lambda b: b[: -(17 + 16)],
+    )
+    add(
+        "trailing-data",
+        text,
+        ["x25519"],
+        "x25519.key",
+        expect="integrity",
+        mutate=lambda b: b + b"\n",
+    )
+    add(
+        "bad-signature",
+        text,
+        ["x25519"],
+        "x25519.key",
+        expect="integrity",
+        sign="ed25519",
+        mutate=flip(-1),
+    )
+    (HERE / "manifest.json").write_text(
+        json.dumps({"format": "veil/v1", "cases": cases}, indent=1) + "\n"
+    )
 
 
 if __name__ == "__main__":
