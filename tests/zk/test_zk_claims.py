@@ -193,3 +193,12 @@ def test_malformed_bundles() -> None:
     for data in cases:
         with pytest.raises(FormatError):
             claims.ProofBundle.from_bytes(data)
+
+
+def test_in_memory_bundle_with_invalid_commitment(bundle: claims.ProofBundle) -> None:
+    """A bundle built in memory (skipping from_bytes) still cannot smuggle a bad point."""
+    bad = dict(bundle.commitments, income=b"\xff" * 32)
+    forged = claims.ProofBundle(bundle.statements, bad, bundle.proofs)
+    with pytest.raises(ProofError) as err:
+        claims.verify(forged, context=b"ctx")
+    assert err.value.claim == STATEMENTS[0].name
