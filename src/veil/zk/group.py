@@ -28,8 +28,11 @@ and additions) so tests and benchmarks can hold the proof systems to their budge
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import hashlib
+import os
+import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -68,6 +71,19 @@ IDENTITY = bytes(32)
 BASEPOINT = bytes.fromhex("e2f2ae0a6abc4e71a884a961c500515f58e30b6aa582dd8db6a65945e08d2d76")
 
 _POINT = ctypes.c_char * 32
+
+
+def _remove_rbcl_tempfile() -> None:
+    """rbcl writes its bundled libsodium to a new temporary file on every import and never
+    deletes it (≈ 2.8 MB per process in /tmp). Once the library is loaded, POSIX lets us
+    unlink the file; elsewhere it stays (and the error is ignored)."""
+    path = getattr(sys.modules.get("rbcl._sodium"), "lib_path", None)
+    if os.name == "posix" and isinstance(path, str) and path.endswith(".so"):
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+
+
+_remove_rbcl_tempfile()
 
 
 @dataclass
