@@ -60,7 +60,6 @@ __all__ = [
     "neg",
     "scalar_from_uniform",
     "sub",
-    "sum_points",
 ]
 
 #: ℓ, the prime order of ristretto255 (RFC 9496 §4.1)
@@ -236,13 +235,3 @@ def msm(scalars: Sequence[int], points: Sequence[bytes], *, base_scalar: int = 0
         term = p if s == 1 else mul(s, p)
         acc = term if acc is None else add(acc, term)
     return IDENTITY if acc is None else acc
-
-
-def sum_points(points: Sequence[bytes]) -> bytes:
-    """``Σ Pᵢ`` by additions only."""
-    if not points:
-        return IDENTITY
-    acc = points[0]
-    for p in points[1:]:
-        acc = add(acc, p)
-    return acc
