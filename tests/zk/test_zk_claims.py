@@ -231,6 +231,8 @@ def test_malformed_bundles() -> None:
         rt({**obj, "claims": [{**claim0, "statement": {**stmt0, "allowed": [8, 7]}}]}),
         rt({**obj, "claims": [{**claim0, "statement": {**stmt0, "allowed": [7.0, 8]}}]}),
         bundle.to_bytes().replace(b'"version":1', b'"version":1,"version":1'),
+        b"[" * 100_000 + b"]" * 100_000,  # nesting bomb
+        bundle.to_bytes().replace(b'"version":1', b'"version":1' + b"0" * 5000),  # huge int
     ]
     for data in cases:
         with pytest.raises(FormatError):

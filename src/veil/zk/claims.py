@@ -138,7 +138,7 @@ class ProofBundle:
             raise FormatError("a proof bundle is at most 16 MiB of bytes")
         try:
             obj = json.loads(bytes(data).decode("ascii"), object_pairs_hook=_no_duplicates)
-        except (UnicodeDecodeError, ValueError) as exc:
+        except (UnicodeDecodeError, ValueError, RecursionError) as exc:
             if isinstance(exc, FormatError):
                 raise
             raise FormatError("a proof bundle is canonical JSON") from None
