@@ -87,6 +87,11 @@ def version() -> None:
     typer.echo(__version__)
 
 
+from veil.zk.cli import app as zk_app  # noqa: E402
+
+app.add_typer(zk_app, name="zk")
+
+
 @app.callback()
 def _root() -> None:
     """Privacy-preserving AI infrastructure: seal data, prove claims, train federated."""
