@@ -38,7 +38,19 @@ class Field:
     GEN: int
     GEN_ORDER: int
     fast: bool  # uint64 storage (True) or Python-int object storage (False)
+    core: str | None = None  # name of the veil.vdaf.field class whose kernels to use
     _cache: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def _core(self):
+        """The compiled (numba) kernels of ``veil.vdaf.field`` for this field, if any."""
+        if self.core is None:
+            return None
+        c = self._cache.get("core")
+        if c is None:
+            from veil.vdaf import field as core_field
+
+            c = self._cache["core"] = getattr(core_field, self.core)
+        return c
 
     # ----- construction and conversion -------------------------------------------------
     @property
@@ -86,6 +98,8 @@ class Field:
     def add(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         if not self.fast:
             return (a + b) % self.MODULUS
+        if self.core is not None:
+            return self._core().add(a, b)
         p = np.uint64(self.MODULUS)
         if self.MODULUS < 2**63:
             s = a + b
@@ -98,6 +112,8 @@ class Field:
     def sub(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         if not self.fast:
             return (a - b) % self.MODULUS
+        if self.core is not None:
+            return self._core().sub(a, b)
         p = np.uint64(self.MODULUS)
         d = a - b
         return np.where(a < b, d + p, d)
@@ -113,6 +129,8 @@ class Field:
             return (a * b) % self.MODULUS
         if self.MODULUS < 2**32:
             return (a * b) % np.uint64(self.MODULUS)
+        if self.core is not None:
+            return self._core().mul(a, b)
         return _goldilocks_mul(a, b)
 
     def sum(self, a: np.ndarray, axis: int | None = None):
@@ -217,6 +235,9 @@ class Field:
         n = a.shape[-1]
         if n == 1:
             return a.copy()
+        if self.core is not None and a.ndim <= 2:
+            c = self._core()
+            return c.intt(a) if inverse else c.ntt(a, n)
         omega = self.root(n)
         if inverse:
             omega = self.inv(omega)
@@ -281,7 +302,7 @@ _P128 = 2**66 * 4611686018427387897 + 1
 _P32 = 4293918721
 _P40 = 2**20 * 1048555 + 1
 
-Field64 = Field("Field64", _P64, 8, pow(7, 4294967295, _P64), 2**32, True)
+Field64 = Field("Field64", _P64, 8, pow(7, 4294967295, _P64), 2**32, True, "Field64")
 Field128 = Field("Field128", _P128, 16, pow(7, 4611686018427387897, _P128), 2**66, False)
 Field32 = Field("Field32", _P32, 4, 3925978153, 2**20, True)
 Field40 = Field("Field40", _P40, 5, pow(7, 1048555, _P40), 2**20, False)

@@ -173,13 +173,6 @@ class PineCircuits:
 
 # ----- wraparound dot products -----------------------------------------------------------
 
-# value of each 2-bit group: 00 → −1, 01 and 10 → 0, 11 → +1 (bits taken LSB first)
-_LUT = np.array(
-    [[((b >> (2 * k)) & 1) + ((b >> (2 * k + 1)) & 1) - 1 for k in range(4)] for b in range(256)],
-    dtype=np.float64,
-)
-_BLOCK_BYTES = 4096  # 16384 coordinates per block: a 100-check block of Z is 13 MB
-
 
 def wr_random_bytes(xof: Xof, num_checks: int, dimension: int) -> np.ndarray:
     """The wraparound XOF output, one row of ⌈d/4⌉ bytes per test."""
@@ -187,19 +180,16 @@ def wr_random_bytes(xof: Xof, num_checks: int, dimension: int) -> np.ndarray:
     return np.frombuffer(xof.next(num_checks * nb), dtype=np.uint8).reshape(num_checks, nb)
 
 
-def _limbs(fld: Field, x: np.ndarray) -> np.ndarray:
-    """``d × L`` float64 matrix of 16-bit limbs of the field elements ``x``."""
-    nlimbs = (fld.MODULUS.bit_length() + 15) // 16
+def _limbs32(fld: Field, x: np.ndarray) -> np.ndarray:
+    """``L × d`` int64 matrix of the 32-bit limbs of the field elements ``x``."""
+    nlimbs = (fld.MODULUS.bit_length() + 31) // 32
     if fld.fast:
-        cols = [
-            ((x >> np.uint64(16 * i)) & np.uint64(0xFFFF)).astype(np.float64) for i in range(nlimbs)
-        ]
-    else:
-        cols = [
-            np.array([(int(v) >> (16 * i)) & 0xFFFF for v in x], dtype=np.float64)
-            for i in range(nlimbs)
-        ]
-    return np.stack(cols, axis=1)
+        lo = (x & np.uint64(0xFFFFFFFF)).astype(np.int64)
+        if nlimbs == 1:
+            return lo[None, :]
+        return np.stack([lo, (x >> np.uint64(32)).astype(np.int64)])
+    rows = [[(int(v) >> (32 * i)) & 0xFFFFFFFF for v in x] for i in range(nlimbs)]
+    return np.array(rows, dtype=np.int64).reshape(nlimbs, len(x))
 
 
 def wr_dot_products(
@@ -207,31 +197,43 @@ def wr_dot_products(
 ) -> list[int]:
     """z_i·x mod p for every test i, with z_i ∈ {−1, 0, 1}^d read from ``zbytes``.
 
-    Vectorised as float64 matrix products over column blocks: ``x`` is split into 16-bit limbs
-    so every partial sum is an integer below 2^53 and therefore exact. When the signed
-    fixed-point gradient is given and small (the Client's case), one column suffices.
+    Runs the compiled kernel on 32-bit limbs of ``x`` (exact int64 sums for d < 2^31). When
+    the Client's signed fixed-point gradient is given and small, one signed limb suffices.
     """
+    from veil.vdaf.pine._kernels import wr_dots_limbs
+
     p = fld.MODULUS
-    num_checks = zbytes.shape[0]
-    if signed is not None and signed.dtype == np.int64:
-        mx = int(np.max(np.abs(signed))) if dimension else 0
-        if mx * dimension < 2**52:
-            cols = signed.astype(np.float64)[:, None]
-            weights = [1]
-        else:
-            signed = None
-    if signed is None or signed.dtype != np.int64:
-        cols = _limbs(fld, x)
-        weights = [1 << (16 * i) for i in range(cols.shape[1])]
-    acc = np.zeros((num_checks, cols.shape[1]), dtype=np.float64)
-    step = _BLOCK_BYTES
-    for j0 in range(0, zbytes.shape[1], step):
-        zb = zbytes[:, j0 : j0 + step]
-        c0 = 4 * j0
-        c1 = min(dimension, c0 + 4 * zb.shape[1])
-        z = _LUT[zb].reshape(num_checks, -1)[:, : c1 - c0]
-        acc += z @ cols[c0:c1]
-    acc_int = acc.astype(np.int64)
+    if dimension >= 2**31:
+        raise ValueError("dimension too large for the wraparound kernel")
+    limbs = None
+    if (
+        signed is not None
+        and signed.dtype == np.int64
+        and dimension
+        and int(np.max(np.abs(signed))) < 2**31
+    ):
+        limbs = signed[None, :]
+    if limbs is None:
+        limbs = _limbs32(fld, x)
+    acc = wr_dots_limbs(np.ascontiguousarray(zbytes), np.ascontiguousarray(limbs), dimension)
     return [
-        sum(int(acc_int[i, k]) * w for k, w in enumerate(weights)) % p for i in range(num_checks)
+        sum(int(acc[i, k]) << (32 * k) for k in range(acc.shape[1])) % p
+        for i in range(acc.shape[0])
     ]
+
+
+def wr_dot_products_reference(
+    fld: Field, x: list[int], zbytes: bytes, num_checks: int, dimension: int
+) -> list[int]:
+    """Plain-Python transcription of the reference ``run_wr_checks`` (for tests)."""
+    p = fld.MODULUS
+    nb = (dimension + 3) // 4
+    out = []
+    for i in range(num_checks):
+        acc = 0
+        row = zbytes[i * nb : (i + 1) * nb]
+        for j in range(dimension):
+            c = (row[j // 4] >> (2 * (j % 4))) & 3
+            acc += {0: -1, 1: 0, 2: 0, 3: 1}[c] * x[j]
+        out.append(acc % p)
+    return out

@@ -114,9 +114,19 @@ def _run(vdaf: Pine, tv: dict, res: PineFileResult) -> None:
         public_share, input_shares = vdaf.shard(
             rep["measurement"], nonce, bytes.fromhex(rep["rand"])
         )
-        _check(res, f"{tag} public_share", _hex(vdaf.encode_public_share(public_share)), rep["public_share"])
+        _check(
+            res,
+            f"{tag} public_share",
+            _hex(vdaf.encode_public_share(public_share)),
+            rep["public_share"],
+        )
         for j in range(S):
-            _check(res, f"{tag} input_share[{j}]", _hex(vdaf.encode_input_share(input_shares[j])), rep["input_shares"][j])
+            _check(
+                res,
+                f"{tag} input_share[{j}]",
+                _hex(vdaf.encode_input_share(input_shares[j])),
+                rep["input_shares"][j],
+            )
         # Aggregators work from the file's bytes, not from our own shard output.
         ps = vdaf.decode_public_share(bytes.fromhex(rep["public_share"]))
         states, vshares = [], []
@@ -124,10 +134,20 @@ def _run(vdaf: Pine, tv: dict, res: PineFileResult) -> None:
             share = vdaf.decode_input_share(j, bytes.fromhex(rep["input_shares"][j]))
             state, vs = vdaf.verify_init(verify_key, j, agg_param, nonce, ps, share)
             states.append(state)
-            _check(res, f"{tag} prep_share[{j}]", _hex(vdaf.encode_verifier_share(vs)), rep["prep_shares"][0][j])
+            _check(
+                res,
+                f"{tag} prep_share[{j}]",
+                _hex(vdaf.encode_verifier_share(vs)),
+                rep["prep_shares"][0][j],
+            )
             vshares.append(vdaf.decode_verifier_share(bytes.fromhex(rep["prep_shares"][0][j])))
         msg = vdaf.verifier_shares_to_message(agg_param, vshares)
-        _check(res, f"{tag} prep_message", _hex(vdaf.encode_verifier_message(msg)), rep["prep_messages"][0])
+        _check(
+            res,
+            f"{tag} prep_message",
+            _hex(vdaf.encode_verifier_message(msg)),
+            rep["prep_messages"][0],
+        )
         msg = vdaf.decode_verifier_message(bytes.fromhex(rep["prep_messages"][0]))
         for j in range(S):
             out = vdaf.verify_next(states[j], msg)
