@@ -10,7 +10,7 @@ Public API (stable; PINE builds on it):
   Everything is canonical (< p). Use the class methods below and never assume the
   shape: ``F.vec(ints)``, ``F.to_ints(v)``, ``F.zeros(n)``, ``F.elem(x)`` (a scalar that
   broadcasts against vectors), ``F.add/sub/neg/mul``, ``F.inner(a, b)``, ``F.sum(a)``,
-  ``F.pow(a, e)``, ``F.inv(x)`` (Python int), ``F.encode_vec``/``F.decode_vec``
+  ``F.pow(a, e)``, ``F.inv(x)`` (Python int), ``F.batch_inv(v)``, ``F.encode_vec``/``F.decode_vec``
   (little-endian; decode rejects values ≥ p with :class:`~veil.errors.VdafEncodingError`),
   ``F.from_uniform_bytes`` (rejection sampling used by the XOFs).
 * Polynomials over 2-power roots of unity: ``F.root(n)`` is ``gen()**(GEN_ORDER//n)``;
@@ -150,6 +150,28 @@ class Field:
         if x == 0:
             raise ZeroDivisionError("0 has no inverse")
         return pow(x, cls.MODULUS - 2, cls.MODULUS)
+
+    @classmethod
+    def batch_inv(cls, a: Vec) -> Vec:
+        """Element-wise inverse of a 1-D vector (product tree: one scalar inversion).
+
+        Raises ZeroDivisionError if any element is zero."""
+        n = cls.length(a)
+        if n == 0:
+            return a.copy()
+        size = 1 << (n - 1).bit_length()
+        x = np.concatenate([a, np.broadcast_to(cls.elem(1), (size - n, *cls.elem_shape()))])
+        levels = [x]
+        while cls.length(levels[-1]) > 1:
+            cur = levels[-1]
+            levels.append(cls.mul(cur[0::2], cur[1::2]))
+        inv = cls.vec([cls.inv(cls.to_int(levels[-1][0]))])
+        for cur in reversed(levels[:-1]):
+            nxt = np.empty_like(cur)
+            nxt[0::2] = cls.mul(inv, cur[1::2])
+            nxt[1::2] = cls.mul(inv, cur[0::2])
+            inv = nxt
+        return inv[:n]
 
     @classmethod
     def sum(cls, a: Vec, axis: int = 0) -> Vec:
