@@ -55,6 +55,8 @@ class Field:
     GEN: ClassVar[int]
     #: uint64 limbs per element (1, or 2 for Field128)
     LIMBS: ClassVar[int] = 1
+    #: name of a compiled NTT in ``_kernels`` (None: numpy stage-by-stage NTT)
+    NTT_KERNEL: ClassVar[str | None] = None
 
     # ----- construction and conversion -------------------------------------------------
     @classmethod
@@ -320,6 +322,11 @@ class Field:
         return _ntt(cls, coeffs, n, coset=True)
 
     @classmethod
+    def ntt_shifted(cls, coeffs: Vec, n: int, shift: int) -> Vec:
+        """Evaluate polynomial(s) at shift·root(n)**i, i < n."""
+        return _ntt(cls, coeffs, n, coset=False, shift=shift)
+
+    @classmethod
     def intt(cls, values: Vec) -> Vec:
         """Coefficients of the polynomial(s) taking ``values`` at root(n)**i (n = length)."""
         batched = values.ndim - (cls.LIMBS - 1) == 2
@@ -353,7 +360,18 @@ def _bitrev(n: int) -> np.ndarray:
     return rev
 
 
-def _ntt(field: type[Field], coeffs: Vec, n: int, *, coset: bool) -> Vec:
+@cache
+def _stage_twiddles(field: type[Field], n: int) -> Vec:
+    """tw[h + j] = root(2h)**j for every stage half-size h < n (index 0 unused)."""
+    tw = field.zeros(n)
+    half = 1
+    while half < n:
+        tw[half : 2 * half] = _twiddles(field, half)
+        half *= 2
+    return tw
+
+
+def _ntt(field: type[Field], coeffs: Vec, n: int, *, coset: bool, shift: int = 1) -> Vec:
     limbs = field.elem_shape()
     batched = coeffs.ndim - len(limbs) == 2
     x = coeffs if batched else coeffs[None]
@@ -363,7 +381,14 @@ def _ntt(field: type[Field], coeffs: Vec, n: int, *, coset: bool) -> Vec:
     if m < n:
         x = np.concatenate([x, field.zeros((rows, n - m))], axis=1)
     if coset:
-        x = field.mul(x, field.powers(field.root(2 * n), n)[None])
+        shift = shift * field.root(2 * n) % field.MODULUS
+    if shift != 1:
+        x = field.mul(x, field.powers(shift, n)[None])
+    kernel = field.NTT_KERNEL
+    if kernel is not None and n > 1:
+        out = np.array(x, dtype=np.uint64, order="C", copy=True)
+        getattr(_k(), kernel)(out, _bitrev(n), _stage_twiddles(field, n))
+        return out if batched else out[0]
     x = np.ascontiguousarray(x[:, _bitrev(n)])
     half = 1
     while half < n:
@@ -419,6 +444,7 @@ class Field64(Field):
     ENCODED_SIZE = 8
     GEN_ORDER = 2**32
     GEN = pow(7, 4294967295, 2**32 * 4294967295 + 1)
+    NTT_KERNEL = "ntt64"
 
     @classmethod
     def add(cls, a: Vec, b: Vec) -> Vec:
@@ -441,6 +467,7 @@ class Field128(Field):
     GEN_ORDER = 2**66
     GEN = pow(7, 4611686018427387897, 2**66 * 4611686018427387897 + 1)
     LIMBS = 2
+    NTT_KERNEL = "ntt128"
 
     @classmethod
     def add(cls, a: Vec, b: Vec) -> Vec:

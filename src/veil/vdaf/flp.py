@@ -159,6 +159,24 @@ def complete_values(field: type[Field], values: Vec, m: int) -> Vec:
     return padded
 
 
+def _extend(field: type[Field], values: Vec, m: int) -> Vec:
+    """Rows of values at root(p)**i (degree < p) -> values at root(m)**i, m = f·p.
+
+    Index f·i + r of the result is A(root(m)**r · root(p)**i): the original values
+    for r = 0 and one shifted NTT of the coefficients for each other r."""
+    p = values.shape[1]
+    if m == p:
+        return values
+    f = m // p
+    coeffs = field.intt(values)
+    out = field.zeros((values.shape[0], m))
+    out[:, 0::f] = values
+    w = field.root(m)
+    for r in range(1, f):
+        out[:, r::f] = field.ntt_shifted(coeffs, p, pow(w, r, field.MODULUS))
+    return out
+
+
 def lagrange_weights(field: type[Field], p: int, t: int) -> Vec:
     """Weights λ with A(t) = Σ λ_i·A(root(p)**i) for every A of degree < p (t^p ≠ 1)."""
     nodes = field.powers(field.root(p), p)
@@ -230,7 +248,7 @@ class FlpBBCGGI19:
             glen = g.DEGREE * (p - 1) + 1
             m = next_power_of_2(glen)
             # wire polynomials at all m-th roots of unity, then the gadget point-wise
-            ext = F.ntt(F.intt(rec.w), m) if m > p else rec.w
+            ext = _extend(F, rec.w, m)
             vals = g.eval(F, np.swapaxes(ext, 0, 1))
             parts.append(rec.w[:, 0])
             if self.encoding is ProofEncoding.LAGRANGE:
