@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 
 from veil.errors import VeilError
+from veil.vdaf.cli import app as vdaf_dev_app
 
 app = typer.Typer(
     name="veil",
@@ -34,6 +35,9 @@ def version() -> None:
     from veil import __version__
 
     typer.echo(__version__)
+
+
+app.add_typer(vdaf_dev_app, name="dev")
 
 
 @app.callback()

@@ -132,41 +132,147 @@ def _fold128(r):  # pragma: no cover - compiled
     return lo, hi
 
 
+@njit(inline="always")
+def _mul128_ws(a0, a1, b0, b1, r, rs):  # pragma: no cover - compiled
+    """(a1·2⁶⁴ + a0)·(b1·2⁶⁴ + b0) mod p, using caller-owned 9-limb workspaces."""
+    al0 = a0 & _M32
+    al1 = a0 >> _S32
+    al2 = a1 & _M32
+    al3 = a1 >> _S32
+    bl0 = b0 & _M32
+    bl1 = b0 >> _S32
+    bl2 = b1 & _M32
+    bl3 = b1 >> _S32
+    for k in range(9):
+        r[k] = _ZERO
+    for i in range(4):
+        ai = al0 if i == 0 else (al1 if i == 1 else (al2 if i == 2 else al3))
+        t = ai * bl0 + r[i]
+        r[i] = t & _M32
+        carry = t >> _S32
+        t = ai * bl1 + r[i + 1] + carry
+        r[i + 1] = t & _M32
+        carry = t >> _S32
+        t = ai * bl2 + r[i + 2] + carry
+        r[i + 2] = t & _M32
+        carry = t >> _S32
+        t = ai * bl3 + r[i + 3] + carry
+        r[i + 3] = t & _M32
+        r[i + 4] = t >> _S32
+    for k in range(9):
+        rs[k] = np.int64(r[k])
+    return _fold128(rs)
+
+
 @njit(cache=True)
 def mul128_flat(a, b, out):  # pragma: no cover - compiled
     """out[i] = a[i]·b[i] for (n, 2) arrays (broadcasting is done by the caller)."""
     r = np.zeros(9, np.uint64)
     rs = np.zeros(9, np.int64)
     for idx in range(a.shape[0]):
-        al0 = a[idx, 0] & _M32
-        al1 = a[idx, 0] >> _S32
-        al2 = a[idx, 1] & _M32
-        al3 = a[idx, 1] >> _S32
-        bl0 = b[idx, 0] & _M32
-        bl1 = b[idx, 0] >> _S32
-        bl2 = b[idx, 1] & _M32
-        bl3 = b[idx, 1] >> _S32
-        for k in range(9):
-            r[k] = _ZERO
-        for i in range(4):
-            ai = al0 if i == 0 else (al1 if i == 1 else (al2 if i == 2 else al3))
-            t = ai * bl0 + r[i] + _ZERO
-            r[i] = t & _M32
-            carry = t >> _S32
-            t = ai * bl1 + r[i + 1] + carry
-            r[i + 1] = t & _M32
-            carry = t >> _S32
-            t = ai * bl2 + r[i + 2] + carry
-            r[i + 2] = t & _M32
-            carry = t >> _S32
-            t = ai * bl3 + r[i + 3] + carry
-            r[i + 3] = t & _M32
-            r[i + 4] = t >> _S32
-        for k in range(9):
-            rs[k] = np.int64(r[k])
-        lo, hi = _fold128(rs)
+        lo, hi = _mul128_ws(a[idx, 0], a[idx, 1], b[idx, 0], b[idx, 1], r, rs)
         out[idx, 0] = lo
         out[idx, 1] = hi
+
+
+@njit(inline="always")
+def _add128(a0, a1, b0, b1):  # pragma: no cover - compiled
+    lo = a0 + b0
+    c = _ONE if lo < a0 else _ZERO
+    hi = a1 + b1
+    c2 = hi < a1
+    hi2 = hi + c
+    if hi2 < hi:
+        c2 = True
+    if c2 or hi2 > _P128_HI or (hi2 == _P128_HI and lo >= _P128_LO):
+        borrow = _ONE if lo < _P128_LO else _ZERO
+        lo = lo - _P128_LO
+        hi2 = hi2 - _P128_HI - borrow
+    return lo, hi2
+
+
+@njit(inline="always")
+def _sub128(a0, a1, b0, b1):  # pragma: no cover - compiled
+    lo = a0 - b0
+    borrow = _ONE if a0 < b0 else _ZERO
+    hi = a1 - b1 - borrow
+    if a1 < b1 or (a1 == b1 and borrow == _ONE):
+        lo2 = lo + _P128_LO
+        c = _ONE if lo2 < lo else _ZERO
+        hi = hi + _P128_HI + c
+        lo = lo2
+    return lo, hi
+
+
+@njit(cache=True)
+def ntt128(x, rev, tw):  # pragma: no cover - compiled
+    """In-place radix-2 NTT of each row of x (rows, n, 2): natural-order output.
+
+    ``rev`` is the bit-reversal permutation; ``tw[h + j]`` = root(2h)**j for each
+    stage half-size h (so ``tw`` has n entries, index 0 unused)."""
+    rows, n = x.shape[0], x.shape[1]
+    r = np.zeros(9, np.uint64)
+    rs = np.zeros(9, np.int64)
+    tmp = np.empty((n, 2), np.uint64)
+    for row in range(rows):
+        for i in range(n):
+            tmp[i, 0] = x[row, rev[i], 0]
+            tmp[i, 1] = x[row, rev[i], 1]
+        half = 1
+        while half < n:
+            for start in range(0, n, 2 * half):
+                for j in range(half):
+                    u = start + j
+                    v = u + half
+                    if j == 0:
+                        m0 = tmp[v, 0]
+                        m1 = tmp[v, 1]
+                    else:
+                        m0, m1 = _mul128_ws(tmp[v, 0], tmp[v, 1], tw[half + j, 0],
+                                            tw[half + j, 1], r, rs)
+                    s0, s1 = _add128(tmp[u, 0], tmp[u, 1], m0, m1)
+                    d0, d1 = _sub128(tmp[u, 0], tmp[u, 1], m0, m1)
+                    tmp[u, 0] = s0
+                    tmp[u, 1] = s1
+                    tmp[v, 0] = d0
+                    tmp[v, 1] = d1
+            half *= 2
+        for i in range(n):
+            x[row, i, 0] = tmp[i, 0]
+            x[row, i, 1] = tmp[i, 1]
+
+
+@njit(cache=True)
+def ntt64(x, rev, tw):  # pragma: no cover - compiled
+    """Field64 version of :func:`ntt128` on x (rows, n)."""
+    rows, n = x.shape[0], x.shape[1]
+    tmp = np.empty(n, np.uint64)
+    for row in range(rows):
+        for i in range(n):
+            tmp[i] = x[row, rev[i]]
+        half = 1
+        while half < n:
+            for start in range(0, n, 2 * half):
+                for j in range(half):
+                    u = start + j
+                    v = u + half
+                    if j == 0:
+                        m = tmp[v]
+                    else:
+                        lo, hi = _mul64x64(tmp[v], tw[half + j])
+                        m = _red64(lo, hi)
+                    a = tmp[u]
+                    s = a + m
+                    if s < a:
+                        s += _EPS64
+                    if s >= _P64:
+                        s -= _P64
+                    d = a - m if a >= m else a + (_P64 - m)
+                    tmp[u] = s
+                    tmp[v] = d
+            half *= 2
+        for i in range(n):
+            x[row, i] = tmp[i]
 
 
 _P32 = np.uint64(4293918721)

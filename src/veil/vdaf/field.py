@@ -10,7 +10,7 @@ Public API (stable; PINE builds on it):
   Everything is canonical (< p). Use the class methods below and never assume the
   shape: ``F.vec(ints)``, ``F.to_ints(v)``, ``F.zeros(n)``, ``F.elem(x)`` (a scalar that
   broadcasts against vectors), ``F.add/sub/neg/mul``, ``F.inner(a, b)``, ``F.sum(a)``,
-  ``F.pow(a, e)``, ``F.inv(x)`` (Python int), ``F.encode_vec``/``F.decode_vec``
+  ``F.pow(a, e)``, ``F.inv(x)`` (Python int), ``F.batch_inv(v)``, ``F.encode_vec``/``F.decode_vec``
   (little-endian; decode rejects values ≥ p with :class:`~veil.errors.VdafEncodingError`),
   ``F.from_uniform_bytes`` (rejection sampling used by the XOFs).
 * Polynomials over 2-power roots of unity: ``F.root(n)`` is ``gen()**(GEN_ORDER//n)``;
@@ -55,6 +55,8 @@ class Field:
     GEN: ClassVar[int]
     #: uint64 limbs per element (1, or 2 for Field128)
     LIMBS: ClassVar[int] = 1
+    #: name of a compiled NTT in ``_kernels`` (None: numpy stage-by-stage NTT)
+    NTT_KERNEL: ClassVar[str | None] = None
 
     # ----- construction and conversion -------------------------------------------------
     @classmethod
@@ -150,6 +152,28 @@ class Field:
         if x == 0:
             raise ZeroDivisionError("0 has no inverse")
         return pow(x, cls.MODULUS - 2, cls.MODULUS)
+
+    @classmethod
+    def batch_inv(cls, a: Vec) -> Vec:
+        """Element-wise inverse of a 1-D vector (product tree: one scalar inversion).
+
+        Raises ZeroDivisionError if any element is zero."""
+        n = cls.length(a)
+        if n == 0:
+            return a.copy()
+        size = 1 << (n - 1).bit_length()
+        x = np.concatenate([a, np.broadcast_to(cls.elem(1), (size - n, *cls.elem_shape()))])
+        levels = [x]
+        while cls.length(levels[-1]) > 1:
+            cur = levels[-1]
+            levels.append(cls.mul(cur[0::2], cur[1::2]))
+        inv = cls.vec([cls.inv(cls.to_int(levels[-1][0]))])
+        for cur in reversed(levels[:-1]):
+            nxt = np.empty_like(cur)
+            nxt[0::2] = cls.mul(inv, cur[1::2])
+            nxt[1::2] = cls.mul(inv, cur[0::2])
+            inv = nxt
+        return inv[:n]
 
     @classmethod
     def sum(cls, a: Vec, axis: int = 0) -> Vec:
@@ -298,6 +322,11 @@ class Field:
         return _ntt(cls, coeffs, n, coset=True)
 
     @classmethod
+    def ntt_shifted(cls, coeffs: Vec, n: int, shift: int) -> Vec:
+        """Evaluate polynomial(s) at shift·root(n)**i, i < n."""
+        return _ntt(cls, coeffs, n, coset=False, shift=shift)
+
+    @classmethod
     def intt(cls, values: Vec) -> Vec:
         """Coefficients of the polynomial(s) taking ``values`` at root(n)**i (n = length)."""
         batched = values.ndim - (cls.LIMBS - 1) == 2
@@ -331,7 +360,18 @@ def _bitrev(n: int) -> np.ndarray:
     return rev
 
 
-def _ntt(field: type[Field], coeffs: Vec, n: int, *, coset: bool) -> Vec:
+@cache
+def _stage_twiddles(field: type[Field], n: int) -> Vec:
+    """tw[h + j] = root(2h)**j for every stage half-size h < n (index 0 unused)."""
+    tw = field.zeros(n)
+    half = 1
+    while half < n:
+        tw[half : 2 * half] = _twiddles(field, half)
+        half *= 2
+    return tw
+
+
+def _ntt(field: type[Field], coeffs: Vec, n: int, *, coset: bool, shift: int = 1) -> Vec:
     limbs = field.elem_shape()
     batched = coeffs.ndim - len(limbs) == 2
     x = coeffs if batched else coeffs[None]
@@ -341,7 +381,14 @@ def _ntt(field: type[Field], coeffs: Vec, n: int, *, coset: bool) -> Vec:
     if m < n:
         x = np.concatenate([x, field.zeros((rows, n - m))], axis=1)
     if coset:
-        x = field.mul(x, field.powers(field.root(2 * n), n)[None])
+        shift = shift * field.root(2 * n) % field.MODULUS
+    if shift != 1:
+        x = field.mul(x, field.powers(shift, n)[None])
+    kernel = field.NTT_KERNEL
+    if kernel is not None and n > 1:
+        out = np.array(x, dtype=np.uint64, order="C", copy=True)
+        getattr(_k(), kernel)(out, _bitrev(n), _stage_twiddles(field, n))
+        return out if batched else out[0]
     x = np.ascontiguousarray(x[:, _bitrev(n)])
     half = 1
     while half < n:
@@ -397,6 +444,7 @@ class Field64(Field):
     ENCODED_SIZE = 8
     GEN_ORDER = 2**32
     GEN = pow(7, 4294967295, 2**32 * 4294967295 + 1)
+    NTT_KERNEL = "ntt64"
 
     @classmethod
     def add(cls, a: Vec, b: Vec) -> Vec:
@@ -419,6 +467,7 @@ class Field128(Field):
     GEN_ORDER = 2**66
     GEN = pow(7, 4611686018427387897, 2**66 * 4611686018427387897 + 1)
     LIMBS = 2
+    NTT_KERNEL = "ntt128"
 
     @classmethod
     def add(cls, a: Vec, b: Vec) -> Vec:
