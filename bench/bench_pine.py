@@ -37,7 +37,7 @@ TARGETS = {
 }
 
 
-def _vdaf(d: int):  # noqa: ANN202
+def _vdaf(d: int):
     from veil.vdaf.pine import Pine64, norm_bound_from_float, optimal_chunk_length
     from veil.vdaf.pine.params import PineParams
 
@@ -49,14 +49,14 @@ def _vdaf(d: int):  # noqa: ANN202
     return Pine64(bound, NUM_FRAC_BITS, d, chunk, 2, num_wr_checks=NUM_WR_CHECKS)
 
 
-def _gradient(d: int):  # noqa: ANN202
+def _gradient(d: int):
     import numpy as np
 
     g = np.random.default_rng(d).standard_normal(d).astype(np.float32)
     return (g / np.linalg.norm(g) * 0.99).astype(np.float64)
 
 
-def _one_report(vdaf, g, nonce: bytes, vk: bytes) -> dict:  # noqa: ANN001
+def _one_report(vdaf, g, nonce: bytes, vk: bytes) -> dict:
     t0 = time.perf_counter()
     ps, shares = vdaf.shard_with_retry(g, nonce)
     t1 = time.perf_counter()
@@ -178,7 +178,9 @@ def main() -> None:
         "rows": rows,
         "baseline": baseline,
     }
-    print(f"{'d':>9} {'shard s':>8} {'leader s':>9} {'helper s':>9} {'upload×f32':>10} {'RSS MiB':>8}")
+    print(
+        f"{'d':>9} {'shard s':>8} {'leader s':>9} {'helper s':>9} {'upload×f32':>10} {'RSS MiB':>8}"
+    )
     for r in rows:
         print(
             f"{r['dimension']:>9} {r['shard_s']:>8.3f} {r['verify_leader_s']:>9.3f} "

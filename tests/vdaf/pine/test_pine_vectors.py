@@ -85,3 +85,32 @@ def test_runner_unknown_prefix(tmp_path: Path, pine_vectors: Path) -> None:
     bad = tmp_path / "PineNope_0.json"
     bad.write_text((pine_vectors / "Pine64_0.json").read_text())
     assert not run_pine_file(bad).ok
+
+
+def test_cli_dev_vectors_on_pine(pine_vectors: Path) -> None:
+    """`veil dev vectors …/pine` dispatches every Pine*.json here and passes them all."""
+    from typer.testing import CliRunner
+
+    from veil.cli import app
+
+    result = CliRunner().invoke(app, ["dev", "vectors", str(pine_vectors)])
+    assert result.exit_code == 0, result.output
+    lines = result.output.strip().splitlines()
+    assert lines[-1] == f"{len(FILES)} passed, 0 failed"
+    assert sum(line.startswith("PASS  pine/Pine") for line in lines) == len(FILES)
+
+
+def test_cli_dev_vectors_fails_on_a_changed_file(tmp_path: Path, pine_vectors: Path) -> None:
+    path = _mutated(
+        tmp_path,
+        pine_vectors,
+        "Pine32HmacSha256Aes128_1.json",
+        lambda tv: tv["prep"][1].update(nonce="ff" + tv["prep"][1]["nonce"][2:]),
+    )
+    from typer.testing import CliRunner
+
+    from veil.cli import app
+
+    result = CliRunner().invoke(app, ["dev", "vectors", str(path.parent)])
+    assert result.exit_code != 0
+    assert result.output.strip().splitlines()[-1] == "0 passed, 1 failed"

@@ -33,6 +33,17 @@ from veil.vdaf.pine.vdaf import (
     optimal_chunk_length,
 )
 
+
+def _register_vectors() -> None:
+    """Let ``veil dev vectors`` dispatch ``Pine*.json`` files here (prefix registry)."""
+    from veil.vdaf import vectors
+    from veil.vdaf.pine.vectors import PREFIX, pine_handler
+
+    vectors.register(PREFIX, pine_handler)
+
+
+_register_vectors()
+
 __all__ = [
     "VARIANTS",
     "Pine",

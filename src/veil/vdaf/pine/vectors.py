@@ -78,21 +78,42 @@ def _floats_equal(a: list[float], b: list[float]) -> bool:
     )
 
 
-def run_pine_file(path: Path) -> PineFileResult:
-    """Run every operation a PINE vector file lists and compare every byte."""
-    path = Path(path)
-    cls = variant_for(path)
-    res = PineFileResult(path, cls.__name__ if cls else "?")
+def run_pine_data(variant: str, tv: dict, path: Path | None = None) -> PineFileResult:
+    """Run every operation a parsed PINE vector lists and compare every byte."""
+    cls = VARIANTS.get(variant)
+    res = PineFileResult(Path(path or variant), variant)
     if cls is None:
-        res.failures.append(f"unknown PINE variant prefix in {path.name}")
+        res.failures.append(f"unknown PINE variant {variant!r}")
         return res
     try:
-        tv = json.loads(path.read_text())
         vdaf = vdaf_from_vector(cls, tv)
         _run(vdaf, tv, res)
-    except (VeilError, ValueError, KeyError, TypeError, IndexError) as exc:
+    except (VeilError, ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
         res.failures.append(f"{type(exc).__name__}: {exc}")
     return res
+
+
+def run_pine_file(path: Path) -> PineFileResult:
+    """Run one ``Pine*.json`` file (variant from the file-name prefix)."""
+    path = Path(path)
+    cls = variant_for(path)
+    if cls is None:
+        res = PineFileResult(path, "?")
+        res.failures.append(f"unknown PINE variant prefix in {path.name}")
+        return res
+    return run_pine_data(cls.__name__, json.loads(path.read_text()), path)
+
+
+def pine_handler(variant: str, data: dict) -> int:
+    """Handler for ``veil.vdaf.vectors`` (``veil dev vectors``): checks made, or raises."""
+    from veil.vdaf.vectors import VectorMismatch
+
+    res = run_pine_data(variant, data)
+    if not res.ok:
+        shown = "; ".join(res.failures[:3])
+        more = f" (+{len(res.failures) - 3} more)" if len(res.failures) > 3 else ""
+        raise VectorMismatch(f"{shown}{more}" if res.failures else "no checks ran")
+    return res.checks
 
 
 def _check(res: PineFileResult, what: str, got: object, want: object) -> None:
