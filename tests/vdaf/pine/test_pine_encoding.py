@@ -85,3 +85,12 @@ def test_squared_norm_bits() -> None:
     assert sq == 25
     assert sum(b << i for i, b in enumerate(bits[:n])) == 25
     assert sum(b << i for i, b in enumerate(bits[n:])) == 256 - 25
+
+
+def test_encode_float_vec_helpers() -> None:
+    v = Pine64(2**10, 10, 4, 4, 2)
+    enc = v.encode_float_vec([0.5, -0.25, 0.0, 1.0])
+    assert v.field.to_ints(enc) == [512, v.field.MODULUS - 256, 0, 1024]
+    assert v.decode_float_vec(enc) == [0.5, -0.25, 0.0, 1.0]
+    with pytest.raises(VdafEncodingError):
+        v.encode_float_vec([0.5, float("nan"), 0.0, 1.0])

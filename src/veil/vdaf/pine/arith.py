@@ -2,10 +2,13 @@
 
 PINE (draft-chen-cfrg-vdaf-pine-02) runs on Field64 and Field128 of draft-irtf-cfrg-vdaf-11
 §6.1 and on its own Field32 (p = 4293918721) and Field40 (p = 2^20·1048555 + 1), defined in
-the reference code ``poc/field.py``. This module is PINE's private backend: vectors are numpy
-arrays, ``uint64`` for the fields whose products can be reduced quickly with 64-bit words
-(Field32 directly, Field64 with the Goldilocks identity 2^64 ≡ 2^32 − 1), and ``object``
-arrays of Python ints for Field40 and Field128 (only used at small sizes).
+the reference code ``poc/field.py``.
+
+This module is PINE's thin adapter over ``veil.vdaf.field``: Field32, Field40 and Field64
+vectors are ``uint64`` arrays and their add/sub/mul/NTT run on that module's compiled
+kernels; Field128 (only used at the vectors' small sizes) keeps ``object`` arrays of Python
+ints, so that every PINE code path indexes a flat vector. The numpy Goldilocks multiply below
+is a fallback and a cross-check in tests.
 
 .. warning:: Pure Python/numpy arithmetic is not constant time. This code has not undergone
    significant security analysis.
@@ -127,10 +130,10 @@ class Field:
     def mul(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         if not self.fast:
             return (a * b) % self.MODULUS
-        if self.MODULUS < 2**32:
-            return (a * b) % np.uint64(self.MODULUS)
         if self.core is not None:
             return self._core().mul(a, b)
+        if self.MODULUS < 2**32:
+            return (a * b) % np.uint64(self.MODULUS)
         return _goldilocks_mul(a, b)
 
     def sum(self, a: np.ndarray, axis: int | None = None):
@@ -182,10 +185,8 @@ class Field:
     # ----- encoding -------------------------------------------------------------------------
     def encode_vec(self, a: np.ndarray) -> bytes:
         """Little-endian, ENCODED_SIZE bytes per element (VDAF-11 §6.1)."""
-        if self.fast and self.ENCODED_SIZE == 8:
-            return np.ascontiguousarray(a, dtype="<u8").tobytes()
-        if self.fast and self.ENCODED_SIZE == 4:
-            return np.ascontiguousarray(a, dtype="<u4").tobytes()
+        if self.fast:
+            return _u64_to_le(a, self.ENCODED_SIZE)
         n = self.ENCODED_SIZE
         return b"".join(int(x).to_bytes(n, "little") for x in a)
 
@@ -198,8 +199,7 @@ class Field:
                 operation=operation,
             )
         if self.fast:
-            dt = "<u8" if n == 8 else "<u4"
-            a = np.frombuffer(data, dtype=dt).astype(np.uint64)
+            a = _le_to_u64(data, n)
             if np.any(a >= np.uint64(self.MODULUS)):
                 raise VdafEncodingError(f"{self.name} element out of range", operation=operation)
             return a
@@ -213,8 +213,7 @@ class Field:
         n = self.ENCODED_SIZE
         mask = next_power_of_2(self.MODULUS) - 1
         if self.fast:
-            dt = "<u8" if n == 8 else "<u4"
-            a = np.frombuffer(buf, dtype=dt).astype(np.uint64) & np.uint64(mask)
+            a = _le_to_u64(buf, n) & np.uint64(mask)
             return a[a < np.uint64(self.MODULUS)]
         vals = [int.from_bytes(buf[i : i + n], "little") & mask for i in range(0, len(buf), n)]
         return self.vec([v for v in vals if v < self.MODULUS])
@@ -265,6 +264,23 @@ class Field:
         return tw
 
 
+def _le_to_u64(buf: bytes, n: int) -> np.ndarray:
+    """Little-endian n-byte unsigned integers (n ≤ 8) as uint64."""
+    if n == 8:
+        return np.frombuffer(buf, dtype="<u8").astype(np.uint64)
+    if n == 4:
+        return np.frombuffer(buf, dtype="<u4").astype(np.uint64)
+    raw = np.frombuffer(buf, dtype=np.uint8).reshape(-1, n)
+    wide = np.zeros((raw.shape[0], 8), dtype=np.uint8)
+    wide[:, :n] = raw
+    return wide.view("<u8").reshape(-1).astype(np.uint64)
+
+
+def _u64_to_le(a: np.ndarray, n: int) -> bytes:
+    b = np.ascontiguousarray(a, dtype="<u8").view(np.uint8).reshape(-1, 8)
+    return np.ascontiguousarray(b[:, :n]).tobytes()
+
+
 def _bitrev(n: int) -> np.ndarray:
     bits = n.bit_length() - 1
     idx = np.arange(n)
@@ -304,7 +320,7 @@ _P40 = 2**20 * 1048555 + 1
 
 Field64 = Field("Field64", _P64, 8, pow(7, 4294967295, _P64), 2**32, True, "Field64")
 Field128 = Field("Field128", _P128, 16, pow(7, 4611686018427387897, _P128), 2**66, False)
-Field32 = Field("Field32", _P32, 4, 3925978153, 2**20, True)
-Field40 = Field("Field40", _P40, 5, pow(7, 1048555, _P40), 2**20, False)
+Field32 = Field("Field32", _P32, 4, 3925978153, 2**20, True, "Field32")
+Field40 = Field("Field40", _P40, 5, pow(7, 1048555, _P40), 2**20, True, "Field40")
 
 FIELDS = {f.name: f for f in (Field64, Field128, Field32, Field40)}

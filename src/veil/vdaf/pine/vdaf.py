@@ -203,6 +203,20 @@ class Pine:
             fn.VERIFIER_LEN * self.PROOFS_NORM_EQUALITY + fm.VERIFIER_LEN * self.PROOFS
         )
 
+    # ----- fixed-point helpers ------------------------------------------------------------
+    def encode_float_vec(self, values: object) -> np.ndarray:
+        """Floats → field elements exactly as :meth:`shard` encodes the gradient.
+
+        ``round_half_even(x·2^num_frac_bits) mod p``; NaN, ±inf, subnormals, a wrong length
+        and magnitudes ≥ p raise :class:`VdafEncodingError`.
+        """
+        ints = encode_gradient_ints(values, self.params.dimension, self.params.num_frac_bits)
+        return self.circuits.gradient_to_field(ints)
+
+    def decode_float_vec(self, vec: np.ndarray) -> list[float]:
+        """Field elements → floats (above ⌊p/2⌋ is negative), as :meth:`unshard` decodes."""
+        return decode_fixed_point(self.field, vec, self.params.num_frac_bits)
+
     # ----- domain separation and derived randomness ---------------------------------------
     def domain_separation_tag(self, usage: int) -> bytes:
         return _byte(VERSION) + self.ID.to_bytes(4, "big") + usage.to_bytes(2, "big")
