@@ -263,3 +263,54 @@ def test_leader_share_type_is_checked() -> None:
     assert isinstance(ins[0], PineLeaderShare)
     with pytest.raises(VdafEncodingError):
         vdaf.verify_init(bytes(16), 0, None, nonce, ps, ins[1])
+
+
+def test_norm_that_wraps_around_the_field_is_caught() -> None:
+    """In Field32, 65528² ≡ 63 (mod p): the field norm looks tiny, the real norm is huge.
+
+    The honest encoder accepts the squared norm (it is computed mod p, as in the reference),
+    but the wraparound tests fail about half the time, so an honest Client can never reach
+    100 passes. A cheating Client that claims every test passed is rejected.
+    """
+    from veil.vdaf.pine import Pine32HmacSha256Aes128
+
+    vdaf = Pine32HmacSha256Aes128(128, 0, 4, 8, 2)
+    meas = [65528.0, 0.0, 0.0, 0.0]
+    assert 65528**2 % vdaf.field.MODULUS == 63
+    with pytest.raises(WraparoundRetry):
+        vdaf.shard(meas, os.urandom(16), os.urandom(vdaf.RAND_SIZE))
+
+    pr = vdaf.params
+    nbits = pr.num_bits_for_wr_check
+
+    def cheat(dots: list[int]) -> tuple[list[int], int]:
+        bits: list[int] = []
+        for dot in dots:
+            v = (dot + pr.wr_check_bound - 1) % vdaf.field.MODULUS % 2**nbits
+            bits += [(v >> i) & 1 for i in range(nbits)] + [1]
+        return bits, pr.num_wr_successes
+
+    vdaf.circuits.encode_wr_checks = cheat
+    nonce = os.urandom(16)
+    ps, ins = vdaf.shard(meas, nonce, os.urandom(vdaf.RAND_SIZE))
+    with pytest.raises(VerificationFailed):
+        _prep(vdaf, None, nonce, os.urandom(vdaf.VERIFY_KEY_SIZE), shares=(ps, ins))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_random_leader_shares_are_rejected_with_typed_errors_only(seed: int) -> None:
+    """Garbage of the right length either fails to decode or is rejected; nothing else."""
+    rng = np.random.default_rng(seed)
+    vdaf = _make("Pine40HmacSha256Aes128" if seed % 2 else "Pine64", 2, dim=10)
+    nonce, ps, ins = _shares(vdaf, np.full(10, 0.2))
+    good = vdaf.encode_input_share(ins[0])
+    junk = rng.integers(0, 256, len(good), dtype=np.uint8).tobytes()
+    if seed % 3 == 0:  # keep the measurement, garble the proof only
+        cut = vdaf.MEAS_LEN * vdaf.field.ENCODED_SIZE
+        junk = good[:cut] + junk[cut:]
+    try:
+        share = vdaf.decode_input_share(0, junk)
+    except VdafEncodingError:
+        return
+    with pytest.raises(VerificationFailed):
+        _prep(vdaf, None, nonce, os.urandom(vdaf.VERIFY_KEY_SIZE), shares=(ps, [share, ins[1]]))
