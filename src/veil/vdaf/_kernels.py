@@ -90,37 +90,6 @@ def sub64(a, b):  # pragma: no cover - compiled
 
 
 @njit(inline="always")
-def _fold_step(r0, r1, r2, r3, r4, r5, r6, r7, r8):  # pragma: no cover - compiled
-    """One step of H·2¹²⁸ + L ≡ L − H + 28·H·2⁶⁴ on signed base-2³² limbs."""
-    m = np.int64(0xFFFFFFFF)
-    sh = np.int64(32)
-    v = r0 - r4
-    n0 = v & m
-    c = v >> sh
-    v = r1 - r5 + c
-    n1 = v & m
-    c = v >> sh
-    v = r2 - r6 + 28 * r4 + c
-    n2 = v & m
-    c = v >> sh
-    v = r3 - r7 + 28 * r5 + c
-    n3 = v & m
-    c = v >> sh
-    v = 28 * r6 - r8 + c
-    n4 = v & m
-    c = v >> sh
-    v = 28 * r7 + c
-    n5 = v & m
-    c = v >> sh
-    v = 28 * r8 + c
-    n6 = v & m
-    c = v >> sh
-    n7 = c & m
-    n8 = c >> sh
-    return n0, n1, n2, n3, n4, n5, n6, n7, n8
-
-
-@njit(inline="always")
 def _mul128(a0, a1, b0, b1):  # pragma: no cover - compiled
     """(a1·2⁶⁴ + a0)·(b1·2⁶⁴ + b0) mod p with scalar limbs only (no arrays)."""
     x0 = a0 & _M32
@@ -183,17 +152,38 @@ def _mul128(a0, a1, b0, b1):  # pragma: no cover - compiled
     r6 = t & _M32
     c = t >> _S32
     r7 = c
-    s0 = np.int64(r0)
-    s1 = np.int64(r1)
-    s2 = np.int64(r2)
-    s3 = np.int64(r3)
-    s4 = np.int64(r4)
-    s5 = np.int64(r5)
-    s6 = np.int64(r6)
-    s7 = np.int64(r7)
-    s8 = np.int64(0)
-    while (s4 | s5 | s6 | s7 | s8) != 0:
-        s0, s1, s2, s3, s4, s5, s6, s7, s8 = _fold_step(s0, s1, s2, s3, s4, s5, s6, s7, s8)
+    # 2^128 ≡ 28·2^64 − 1 and 2^192 ≡ 783·2^64 − 28 (mod p): fold limbs 4..7 at once
+    m = np.int64(0xFFFFFFFF)
+    sh = np.int64(32)
+    q4 = np.int64(r4)
+    q5 = np.int64(r5)
+    q6 = np.int64(r6)
+    q7 = np.int64(r7)
+    v = np.int64(r0) - q4 - 28 * q6
+    s0 = v & m
+    c = v >> sh
+    v = np.int64(r1) - q5 - 28 * q7 + c
+    s1 = v & m
+    c = v >> sh
+    v = np.int64(r2) + 28 * q4 + 783 * q6 + c
+    s2 = v & m
+    c = v >> sh
+    v = np.int64(r3) + 28 * q5 + 783 * q7 + c
+    s3 = v & m
+    c = v >> sh
+    while c != 0:  # value = s + c·2^128, |c| small: fold again (≤ 2 more times)
+        v = s0 - c
+        s0 = v & m
+        c0 = v >> sh
+        v = s1 + c0
+        s1 = v & m
+        c0 = v >> sh
+        v = s2 + 28 * c + c0
+        s2 = v & m
+        c0 = v >> sh
+        v = s3 + c0
+        s3 = v & m
+        c = v >> sh
     lo = np.uint64(s0) | (np.uint64(s1) << _S32)
     hi = np.uint64(s2) | (np.uint64(s3) << _S32)
     if hi > _P128_HI or (hi == _P128_HI and lo >= _P128_LO):
@@ -210,6 +200,16 @@ def mul128_flat(a, b, out):  # pragma: no cover - compiled
         lo, hi = _mul128(a[idx, 0], a[idx, 1], b[idx, 0], b[idx, 1])
         out[idx, 0] = lo
         out[idx, 1] = hi
+
+
+@njit(cache=True)
+def mul128_3d(a, b, out):  # pragma: no cover - compiled
+    """out = a·b for (R, C, 2) arrays of any strides (stride-0 broadcast views welcome)."""
+    for i in range(out.shape[0]):
+        for j in range(out.shape[1]):
+            lo, hi = _mul128(a[i, j, 0], a[i, j, 1], b[i, j, 0], b[i, j, 1])
+            out[i, j, 0] = lo
+            out[i, j, 1] = hi
 
 
 @njit(inline="always")
