@@ -93,3 +93,25 @@ def test_bit_vectors():
     assert F.to_int(F.decode_from_bit_vec(bits)) == 200
     with pytest.raises(ValueError):
         F.encode_into_bit_vec(256, 8)
+
+
+@pytest.mark.parametrize("F", [Field64, Field128], ids=lambda f: f.__name__)
+def test_products_at_limb_boundaries(F):
+    """The compiled reductions against Python ints on structured edge values."""
+    import random
+
+    p = F.MODULUS
+    rng = random.Random(7)
+    special = [0, 1, 2, p - 1, p - 2, (p - 1) // 2]
+    for k in range(0, p.bit_length()):
+        special += [(1 << k) % p, (p - (1 << k)) % p, ((1 << k) - 1) % p]
+    xs = special + [rng.randrange(p) for _ in range(20000)]
+    ys = [rng.choice(special) if i % 3 == 0 else rng.randrange(p) for i in range(len(xs))]
+    got = F.to_ints(F.mul(F.vec(xs), F.vec(ys)))
+    assert got == [x * y % p for x, y in zip(xs, ys, strict=True)]
+    sq = F.to_ints(
+        F.mul(
+            F.vec(special), F.vec(special)[:, None] if F.LIMBS == 1 else F.vec(special)[:, None, :]
+        )
+    )
+    assert sq == [x * y % p for x in special for y in special]

@@ -90,41 +90,102 @@ def sub64(a, b):  # pragma: no cover - compiled
 
 
 @njit(inline="always")
-def _fold128(r):  # pragma: no cover - compiled
-    """Reduce a 9-limb (base 2³², signed int64 workspace) value modulo the Field128 prime.
-
-    Uses 2¹²⁸ ≡ 7·2⁶⁶ − 1, i.e. H·2¹²⁸ + L ≡ L − H + 28·H·2⁶⁴, until the value fits
-    in 128 bits, then one conditional subtraction.
-    """
+def _mul128(a0, a1, b0, b1):  # pragma: no cover - compiled
+    """(a1·2⁶⁴ + a0)·(b1·2⁶⁴ + b0) mod p with scalar limbs only (no arrays)."""
+    x0 = a0 & _M32
+    x1 = a0 >> _S32
+    x2 = a1 & _M32
+    x3 = a1 >> _S32
+    y0 = b0 & _M32
+    y1 = b0 >> _S32
+    y2 = b1 & _M32
+    y3 = b1 >> _S32
+    t = x0 * y0
+    r0 = t & _M32
+    c = t >> _S32
+    t = x0 * y1 + c
+    r1 = t & _M32
+    c = t >> _S32
+    t = x0 * y2 + c
+    r2 = t & _M32
+    c = t >> _S32
+    t = x0 * y3 + c
+    r3 = t & _M32
+    c = t >> _S32
+    r4 = c
+    t = x1 * y0 + r1
+    r1 = t & _M32
+    c = t >> _S32
+    t = x1 * y1 + r2 + c
+    r2 = t & _M32
+    c = t >> _S32
+    t = x1 * y2 + r3 + c
+    r3 = t & _M32
+    c = t >> _S32
+    t = x1 * y3 + r4 + c
+    r4 = t & _M32
+    c = t >> _S32
+    r5 = c
+    t = x2 * y0 + r2
+    r2 = t & _M32
+    c = t >> _S32
+    t = x2 * y1 + r3 + c
+    r3 = t & _M32
+    c = t >> _S32
+    t = x2 * y2 + r4 + c
+    r4 = t & _M32
+    c = t >> _S32
+    t = x2 * y3 + r5 + c
+    r5 = t & _M32
+    c = t >> _S32
+    r6 = c
+    t = x3 * y0 + r3
+    r3 = t & _M32
+    c = t >> _S32
+    t = x3 * y1 + r4 + c
+    r4 = t & _M32
+    c = t >> _S32
+    t = x3 * y2 + r5 + c
+    r5 = t & _M32
+    c = t >> _S32
+    t = x3 * y3 + r6 + c
+    r6 = t & _M32
+    c = t >> _S32
+    r7 = c
+    # 2^128 ≡ 28·2^64 − 1 and 2^192 ≡ 783·2^64 − 28 (mod p): fold limbs 4..7 at once
     m = np.int64(0xFFFFFFFF)
-    for _ in range(6):
-        nz = False
-        for k in range(4, 9):
-            if r[k] != 0:
-                nz = True
-        if not nz:
-            break
-        h0 = r[4]
-        h1 = r[5]
-        h2 = r[6]
-        h3 = r[7]
-        h4 = r[8]
-        for k in range(4, 9):
-            r[k] = 0
-        r[0] -= h0
-        r[1] -= h1
-        r[2] -= h2 - 28 * h0
-        r[3] -= h3 - 28 * h1
-        r[4] += 28 * h2 - h4
-        r[5] += 28 * h3
-        r[6] += 28 * h4
-        carry = np.int64(0)
-        for k in range(9):
-            v = r[k] + carry
-            r[k] = v & m
-            carry = v >> np.int64(32)
-    lo = np.uint64(r[0]) | (np.uint64(r[1]) << _S32)
-    hi = np.uint64(r[2]) | (np.uint64(r[3]) << _S32)
+    sh = np.int64(32)
+    q4 = np.int64(r4)
+    q5 = np.int64(r5)
+    q6 = np.int64(r6)
+    q7 = np.int64(r7)
+    v = np.int64(r0) - q4 - 28 * q6
+    s0 = v & m
+    c = v >> sh
+    v = np.int64(r1) - q5 - 28 * q7 + c
+    s1 = v & m
+    c = v >> sh
+    v = np.int64(r2) + 28 * q4 + 783 * q6 + c
+    s2 = v & m
+    c = v >> sh
+    v = np.int64(r3) + 28 * q5 + 783 * q7 + c
+    s3 = v & m
+    c = v >> sh
+    while c != 0:  # value = s + c·2^128, |c| small: fold again (≤ 2 more times)
+        v = s0 - c
+        s0 = v & m
+        c0 = v >> sh
+        v = s1 + c0
+        s1 = v & m
+        c0 = v >> sh
+        v = s2 + 28 * c + c0
+        s2 = v & m
+        c0 = v >> sh
+        v = s3 + c0
+        s3 = v & m
+        c = v >> sh
+    lo = np.uint64(s0) | (np.uint64(s1) << _S32)
+    hi = np.uint64(s2) | (np.uint64(s3) << _S32)
     if hi > _P128_HI or (hi == _P128_HI and lo >= _P128_LO):
         borrow = _ONE if lo < _P128_LO else _ZERO
         lo = lo - _P128_LO
@@ -132,47 +193,23 @@ def _fold128(r):  # pragma: no cover - compiled
     return lo, hi
 
 
-@njit(inline="always")
-def _mul128_ws(a0, a1, b0, b1, r, rs):  # pragma: no cover - compiled
-    """(a1·2⁶⁴ + a0)·(b1·2⁶⁴ + b0) mod p, using caller-owned 9-limb workspaces."""
-    al0 = a0 & _M32
-    al1 = a0 >> _S32
-    al2 = a1 & _M32
-    al3 = a1 >> _S32
-    bl0 = b0 & _M32
-    bl1 = b0 >> _S32
-    bl2 = b1 & _M32
-    bl3 = b1 >> _S32
-    for k in range(9):
-        r[k] = _ZERO
-    for i in range(4):
-        ai = al0 if i == 0 else (al1 if i == 1 else (al2 if i == 2 else al3))
-        t = ai * bl0 + r[i]
-        r[i] = t & _M32
-        carry = t >> _S32
-        t = ai * bl1 + r[i + 1] + carry
-        r[i + 1] = t & _M32
-        carry = t >> _S32
-        t = ai * bl2 + r[i + 2] + carry
-        r[i + 2] = t & _M32
-        carry = t >> _S32
-        t = ai * bl3 + r[i + 3] + carry
-        r[i + 3] = t & _M32
-        r[i + 4] = t >> _S32
-    for k in range(9):
-        rs[k] = np.int64(r[k])
-    return _fold128(rs)
-
-
 @njit(cache=True)
 def mul128_flat(a, b, out):  # pragma: no cover - compiled
     """out[i] = a[i]·b[i] for (n, 2) arrays (broadcasting is done by the caller)."""
-    r = np.zeros(9, np.uint64)
-    rs = np.zeros(9, np.int64)
     for idx in range(a.shape[0]):
-        lo, hi = _mul128_ws(a[idx, 0], a[idx, 1], b[idx, 0], b[idx, 1], r, rs)
+        lo, hi = _mul128(a[idx, 0], a[idx, 1], b[idx, 0], b[idx, 1])
         out[idx, 0] = lo
         out[idx, 1] = hi
+
+
+@njit(cache=True)
+def mul128_3d(a, b, out):  # pragma: no cover - compiled
+    """out = a·b for (R, C, 2) arrays of any strides (stride-0 broadcast views welcome)."""
+    for i in range(out.shape[0]):
+        for j in range(out.shape[1]):
+            lo, hi = _mul128(a[i, j, 0], a[i, j, 1], b[i, j, 0], b[i, j, 1])
+            out[i, j, 0] = lo
+            out[i, j, 1] = hi
 
 
 @njit(inline="always")
@@ -211,8 +248,6 @@ def ntt128(x, rev, tw):  # pragma: no cover - compiled
     ``rev`` is the bit-reversal permutation; ``tw[h + j]`` = root(2h)**j for each
     stage half-size h (so ``tw`` has n entries, index 0 unused)."""
     rows, n = x.shape[0], x.shape[1]
-    r = np.zeros(9, np.uint64)
-    rs = np.zeros(9, np.int64)
     tmp = np.empty((n, 2), np.uint64)
     for row in range(rows):
         for i in range(n):
@@ -228,8 +263,7 @@ def ntt128(x, rev, tw):  # pragma: no cover - compiled
                         m0 = tmp[v, 0]
                         m1 = tmp[v, 1]
                     else:
-                        m0, m1 = _mul128_ws(tmp[v, 0], tmp[v, 1], tw[half + j, 0],
-                                            tw[half + j, 1], r, rs)
+                        m0, m1 = _mul128(tmp[v, 0], tmp[v, 1], tw[half + j, 0], tw[half + j, 1])
                     s0, s1 = _add128(tmp[u, 0], tmp[u, 1], m0, m1)
                     d0, d1 = _sub128(tmp[u, 0], tmp[u, 1], m0, m1)
                     tmp[u, 0] = s0

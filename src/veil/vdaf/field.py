@@ -479,10 +479,16 @@ class Field128(Field):
 
     @classmethod
     def mul(cls, a: Vec, b: Vec) -> Vec:
-        a, b = np.broadcast_arrays(np.asarray(a), np.asarray(b))
-        shape = a.shape
-        fa = np.ascontiguousarray(a).reshape(-1, 2)
-        fb = np.ascontiguousarray(b).reshape(-1, 2)
+        a, b = np.asarray(a), np.asarray(b)
+        shape = np.broadcast_shapes(a.shape, b.shape)
+        lead = shape[:-1]
+        if len(lead) <= 2:  # no copies: the kernel reads broadcast views directly
+            shape3 = (1,) * (2 - len(lead)) + lead + (2,)
+            out = np.empty(shape3, dtype=np.uint64)
+            _k().mul128_3d(np.broadcast_to(a, shape3), np.broadcast_to(b, shape3), out)
+            return out.reshape(shape)
+        fa = np.ascontiguousarray(np.broadcast_to(a, shape)).reshape(-1, 2)
+        fb = np.ascontiguousarray(np.broadcast_to(b, shape)).reshape(-1, 2)
         out = np.empty_like(fa)
         _k().mul128_flat(fa, fb, out)
         return out.reshape(shape)

@@ -168,12 +168,15 @@ def _extend(field: type[Field], values: Vec, m: int) -> Vec:
     if m == p:
         return values
     f = m // p
-    coeffs = field.intt(values)
+    # unnormalised inverse NTT (p·coefficients); 1/p is folded into the shift powers
+    y = field.ntt(values, p)
+    scaled = y[:, (-np.arange(p)) % p]
     out = field.zeros((values.shape[0], m))
     out[:, 0::f] = values
-    w = field.root(m)
+    w, inv_p, q = field.root(m), field.inv(p), field.MODULUS
     for r in range(1, f):
-        out[:, r::f] = field.ntt_shifted(coeffs, p, pow(w, r, field.MODULUS))
+        pw = field.mul(field.powers(pow(w, r, q), p), field.elem(inv_p))
+        out[:, r::f] = field.ntt(field.mul(scaled, pw[None]), p)
     return out
 
 
