@@ -94,3 +94,23 @@ def test_norm_bound_from_float() -> None:
     assert norm_bound_from_float(0.5, 3) == 4
     with pytest.raises(ConfigError):
         norm_bound_from_float(float("nan"), 3)
+
+
+def test_too_many_gadget_calls_for_the_field_is_a_config_error() -> None:
+    # Field32 has roots of unity of order 2^20 only: 2^19 calls need order 2^21
+    with pytest.raises(ConfigError, match="chunk length"):
+        Pine32HmacSha256Aes128(128, 7, 2**19, 150, 2, chunk_length_norm_equality=1)
+
+
+@pytest.mark.parametrize("n", [1, 7, 100, 2262, 10**4, 10**6])
+@pytest.mark.parametrize("arity", [1, 2])
+def test_optimal_chunk_length_is_optimal(n: int, arity: int) -> None:
+    from veil.vdaf.pine import optimal_chunk_length
+    from veil.vdaf.pine.arith import next_power_of_2
+
+    def cost(chunk: int) -> int:
+        calls = -(-n // chunk)
+        return arity * chunk + 2 * next_power_of_2(1 + calls) - 1
+
+    best = min(cost(c) for c in range(1, min(n, 5000) + 1))
+    assert cost(optimal_chunk_length(n, arity)) == best

@@ -23,7 +23,7 @@ from enum import Enum
 
 import numpy as np
 
-from veil.errors import VerificationFailed
+from veil.errors import ConfigError, VerificationFailed
 from veil.vdaf.pine.arith import Field, next_power_of_2
 
 
@@ -61,7 +61,10 @@ class Flp11:
         self.calls = calls
         self.P = next_power_of_2(1 + calls)
         if 2 * self.P > fld.GEN_ORDER:
-            raise ValueError(f"{calls} gadget calls need roots of unity {fld.name} lacks")
+            raise ConfigError(
+                f"{calls} gadget calls need roots of unity of order {2 * self.P}, "
+                f"which {fld.name} lacks: use a larger chunk length"
+            )
         self.alpha = fld.root(self.P)
         self.gadget_poly_len = gadget.DEGREE * (self.P - 1) + 1
         self.PROOF_LEN = gadget.arity + self.gadget_poly_len
