@@ -19,6 +19,8 @@ from rich.console import Console
 
 from veil.crypto import cli as crypto_cli
 from veil.errors import VeilError
+from veil.vdaf.cli import app as vdaf_dev_app
+from veil.zk.cli import app as zk_app
 
 app = typer.Typer(
     name="veil",
@@ -87,9 +89,8 @@ def version() -> None:
     typer.echo(__version__)
 
 
-from veil.zk.cli import app as zk_app  # noqa: E402
-
 app.add_typer(zk_app, name="zk")
+app.add_typer(vdaf_dev_app, name="dev")
 
 
 @app.callback()
