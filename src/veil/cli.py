@@ -21,6 +21,8 @@ from veil.crypto import cli as crypto_cli
 from veil.errors import VeilError
 from veil.fl import cli as fl_cli
 from veil.scenarios import cli as scenarios_cli
+from veil.vdaf.cli import app as vdaf_dev_app
+from veil.zk.cli import app as zk_app
 
 app = typer.Typer(
     name="veil",
@@ -50,6 +52,37 @@ def demo_seal(
         raise typer.Exit(1)
 
 
+audit_app = typer.Typer(help="Signed, hash-chained round logs.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("verify")
+def audit_verify(
+    log: Path = typer.Argument(..., help="audit.log to check"),  # noqa: B008
+    leader: str | None = typer.Option(None, help="pin the leader's ed25519 recipient"),
+    helper: str | None = typer.Option(None, help="pin the helper's ed25519 recipient"),
+) -> None:
+    """Check the whole chain and both signatures; exit 1 naming the first bad record."""
+    from veil import audit
+    from veil.crypto.keys import Ed25519PublicKey, parse_recipient
+
+    leader_key, helper_key = audit.load_keys(log) if not (leader and helper) else (None, None)
+    if leader:
+        leader_key = parse_recipient(leader)
+    if helper:
+        helper_key = parse_recipient(helper)
+    if not isinstance(leader_key, Ed25519PublicKey) or not isinstance(helper_key, Ed25519PublicKey):
+        raise typer.BadParameter("--leader and --helper must be ed25519 recipients")
+    if not (leader and helper):
+        err_console.print("keys read from beside the log; pin them with --leader/--helper")
+    records = audit.verify_log(log, leader_key, helper_key)
+    last = records[-1] if records else None
+    typer.echo(
+        f"OK: {len(records)} records, chain and signatures valid"
+        + (f"; last round {last.round}, epsilon {last.epsilon}" if last else "")
+    )
+
+
 @app.command()
 def version() -> None:
     """Print veil's version."""
@@ -58,9 +91,8 @@ def version() -> None:
     typer.echo(__version__)
 
 
-from veil.zk.cli import app as zk_app  # noqa: E402
-
 app.add_typer(zk_app, name="zk")
+app.add_typer(vdaf_dev_app, name="dev")
 
 
 scenarios_cli.register(demo_app)

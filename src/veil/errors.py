@@ -101,3 +101,10 @@ class DataError(VeilError, ValueError):
 
 class CheckpointError(VeilError):
     """A checkpoint is missing, corrupted or does not match the model."""
+
+
+class WraparoundRetry(VdafError):
+    """A PINE Client's wraparound tests did not give exactly the required number of passes.
+
+    Not a fault of the measurement: shard again with fresh randomness.
+    """

@@ -144,10 +144,26 @@ def test_range_shapes() -> None:
     assert claims.Range("v", -5, 5).shape == (8, 2)
 
 
-def test_every_byte_mutation_rejected() -> None:
+MUTATION_CASES = {
+    "range": ({"v": 7}, [claims.Range("v", 0, 255, name="r")]),
+    "sigma": (
+        {"a": 3, "b": 4, "c": 3},
+        [
+            claims.Linear({"a": 2, "b": -1}, 2, name="lin"),
+            claims.OneOf("b", [1, 4, 9], name="set"),
+            claims.Equal("a", "c", name="eq"),
+        ],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MUTATION_CASES))
+def test_every_byte_mutation_rejected(case: str) -> None:
     """Each byte of a serialised bundle, changed: FormatError or ProofError, never success."""
-    bundle = claims.prove({"v": 7}, [claims.Range("v", 0, 255, name="r")], context=b"c")
+    secrets, statements = MUTATION_CASES[case]
+    bundle = claims.prove(secrets, statements, context=b"c")
     data = bundle.to_bytes()
+    assert claims.verify(claims.ProofBundle.from_bytes(data), context=b"c")
     accepted = []
     for i in range(len(data)):
         bad = bytearray(data)
@@ -158,6 +174,32 @@ def test_every_byte_mutation_rejected() -> None:
             continue
         accepted.append(i)
     assert accepted == []
+
+
+@settings(max_examples=10, deadline=None)
+@given(
+    st.lists(st.integers(-(2**64), 2**64), min_size=3, max_size=3),
+    st.lists(st.integers(-50, 50).filter(bool), min_size=3, max_size=3),
+    st.integers(0, 5),
+)
+def test_sigma_claims_complete_for_random_witnesses(
+    vals: list[int], coeffs: list[int], pick: int
+) -> None:
+    names = ["x", "y", "z"]
+    secrets = dict(zip(names, vals, strict=True))
+    allowed = sorted({vals[0], *range(-3, 3)})
+    statements = [
+        claims.Linear(
+            dict(zip(names, coeffs, strict=True)),
+            sum(a * v for a, v in zip(coeffs, vals, strict=True)),
+        ),
+        claims.OneOf("x", allowed),
+        claims.Equal("y", "w"),
+    ]
+    secrets["w"] = vals[1]
+    bundle = claims.prove(secrets, statements, context=bytes([pick]))
+    again = claims.ProofBundle.from_bytes(bundle.to_bytes())
+    assert len(claims.verify(again, context=bytes([pick]), expected=statements)) == 3
 
 
 def test_malformed_bundles() -> None:
@@ -189,7 +231,18 @@ def test_malformed_bundles() -> None:
         rt({**obj, "claims": [{**claim0, "statement": {**stmt0, "allowed": [8, 7]}}]}),
         rt({**obj, "claims": [{**claim0, "statement": {**stmt0, "allowed": [7.0, 8]}}]}),
         bundle.to_bytes().replace(b'"version":1', b'"version":1,"version":1'),
+        b"[" * 100_000 + b"]" * 100_000,  # nesting bomb
+        bundle.to_bytes().replace(b'"version":1', b'"version":1' + b"0" * 5000),  # huge int
     ]
     for data in cases:
         with pytest.raises(FormatError):
             claims.ProofBundle.from_bytes(data)
+
+
+def test_in_memory_bundle_with_invalid_commitment(bundle: claims.ProofBundle) -> None:
+    """A bundle built in memory (skipping from_bytes) still cannot smuggle a bad point."""
+    bad = dict(bundle.commitments, income=b"\xff" * 32)
+    forged = claims.ProofBundle(bundle.statements, bad, bundle.proofs)
+    with pytest.raises(ProofError) as err:
+        claims.verify(forged, context=b"ctx")
+    assert err.value.claim == STATEMENTS[0].name

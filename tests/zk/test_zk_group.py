@@ -102,3 +102,14 @@ def test_count_ops() -> None:
     assert (inner.mul, inner.mul_base, inner.add) == (1, 1, 2)
     assert (outer.mul, outer.mul_base, outer.add) == (2, 1, 3)
     assert outer.scalar_mults == 3
+
+
+@pytest.mark.parametrize("vec", INVALID[:6], ids=lambda v: v["reason"])
+def test_unvalidated_points_never_act_as_identity(vec: dict[str, str]) -> None:
+    bad = bytes.fromhex(vec["encoding"])
+    with pytest.raises(EncodingError):
+        group.mul(5, bad)
+    with pytest.raises(EncodingError):
+        group.add(group.BASEPOINT, bad)
+    with pytest.raises(EncodingError):
+        group.sub(bad, group.BASEPOINT)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from veil.errors import ProofError
+from veil.errors import EncodingError, ProofError
 from veil.zk import group
 from veil.zk.transcript import Transcript
 
@@ -41,3 +41,13 @@ def test_identity_rejected_for_prover_messages() -> None:
     t.append_point(b"V", group.IDENTITY)  # statement points may be anything valid
     with pytest.raises(ProofError):
         t.validate_and_append_point(b"A", group.IDENTITY)
+
+
+def test_invalid_points_rejected() -> None:
+    t = Transcript(b"p")
+    with pytest.raises(EncodingError):
+        t.append_point(b"V", b"\xff" * 32)
+    with pytest.raises(EncodingError):
+        t.validate_and_append_point(b"A", b"\x01" * 32)
+    with pytest.raises(EncodingError):
+        t.append_point(b"V", bytes(31))

@@ -24,7 +24,7 @@ from veil.crypto.keys import (
     load_identities,
     load_recipients,
 )
-from veil.crypto.seal import MAGIC, _atomic_output, open_stream, seal_stream
+from veil.crypto.seal import MAGIC, atomic_output, open_stream, seal_stream
 from veil.errors import KeyFormatError, PassphraseError
 
 PASSPHRASE_ENV = "VEIL_PASSPHRASE"  # noqa: S105 (a variable name, not a secret)
@@ -76,7 +76,7 @@ def keygen(
         sealed = io.BytesIO()
         seal_stream(io.BytesIO(text), sealed, [ScryptRecipient(_passphrase(confirm=True))])
         text = sealed.getvalue()
-    with _atomic_output(output) as tmp:
+    with atomic_output(output) as tmp:
         os.fchmod(tmp.fileno(), 0o600)
         tmp.write(text)
     typer.echo(f"Public key fingerprint: {identity.fingerprint}", err=True)
@@ -140,7 +140,7 @@ def seal(
             seal_stream(src, sys.stdout.buffer, recips, sign_with=signer)
             sys.stdout.buffer.flush()
         else:
-            with _atomic_output(Path(output)) as dst:
+            with atomic_output(Path(output), durable=False) as dst:
                 seal_stream(src, dst, recips, sign_with=signer)
     finally:
         if src is not sys.stdin.buffer:

@@ -31,7 +31,16 @@ from veil.crypto.keys import (
 from veil.crypto.stream import decrypt_stream, encrypt_stream
 from veil.errors import IntegrityError, NoIdentityError, PassphraseError, SignatureError
 
-__all__ = ["MAGIC", "Opened", "open", "open_stream", "seal", "seal_stream"]
+__all__ = [
+    "MAGIC",
+    "Opened",
+    "atomic_output",
+    "atomic_write",
+    "open",
+    "open_stream",
+    "seal",
+    "seal_stream",
+]
 
 SIGNATURE_SIZE = 64
 _SIG_LABEL = b"veil/v1/signature\x00"
@@ -149,7 +158,7 @@ def open_stream(
     """
     _check_identities(identities)
     if isinstance(dst, str | os.PathLike):
-        with _atomic_output(Path(dst)) as tmp:
+        with atomic_output(Path(dst), durable=False) as tmp:
             return open_stream(src, tmp, identities, verify_sender=verify_sender)
     header = read_header(src)
     if verify_sender is not None:
@@ -183,9 +192,18 @@ def open_stream(
 
 
 @contextlib.contextmanager
-def _atomic_output(target: Path) -> Iterator[BinaryIO]:
-    """A temporary file beside ``target``; fsynced and renamed over it only on success."""
+def atomic_output(target: Path, *, durable: bool = True) -> Iterator[BinaryIO]:
+    """A temporary file beside ``target``, renamed over it only if the block succeeds.
+
+    ``durable`` also fsyncs before the rename, so a crash cannot leave a renamed but empty
+    file: state and checkpoints want it; bulk plaintext output (like cp, age, gpg) does not.
+    """
     target = target.resolve()
+    if target.exists() and not target.is_file():
+        # a device or pipe (/dev/null, a FIFO): nothing to rename, write through as a stream
+        with target.open("wb") as special:
+            yield special
+        return
     fd, tmp_name = tempfile.mkstemp(
         prefix=f".{target.name}.", suffix=".veil-tmp", dir=target.parent
     )
@@ -193,7 +211,8 @@ def _atomic_output(target: Path) -> Iterator[BinaryIO]:
         with os.fdopen(fd, "wb") as tmp:
             yield tmp
             tmp.flush()
-            os.fsync(tmp.fileno())
+            if durable:
+                os.fsync(tmp.fileno())
         os.replace(tmp_name, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -202,8 +221,8 @@ def _atomic_output(target: Path) -> Iterator[BinaryIO]:
 
 
 def atomic_write(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temporary file, fsync, rename)."""
-    with _atomic_output(Path(path)) as tmp:
+    """Write ``data`` to ``path`` atomically and durably (temporary file, fsync, rename)."""
+    with atomic_output(Path(path)) as tmp:
         tmp.write(data)
 
 

@@ -99,7 +99,11 @@ def prove_range(
     context: Annotated[str, typer.Option(help="Context the proof is bound to.")] = "",
     name: Annotated[str, typer.Option(help="Name of the committed value.")] = "value",
 ) -> None:
-    """Commit to VALUE and prove MIN ≤ VALUE ≤ MAX; print the commitment."""
+    """Commit to VALUE and prove MIN ≤ VALUE ≤ MAX; print the commitment.
+
+    The value is visible on the command line (ps, shell history): for real secrets use
+    ``veil zk prove --secrets FILE``.
+    """
     from veil.zk import claims
 
     try:

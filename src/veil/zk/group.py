@@ -9,8 +9,10 @@ Representation
 * A **point** is its canonical 32-byte encoding (RFC 9496 §4.3.2). Every point that
   enters from outside goes through :func:`decode_point`, which calls libsodium's
   ``crypto_core_ristretto255_is_valid_point`` (RFC 9496 §4.3.1 DECODE) and raises
-  :class:`~veil.errors.EncodingError` otherwise. Internally, points are therefore always
-  valid, which lets the hot path call libsodium without re-validating.
+  :class:`~veil.errors.EncodingError` otherwise. As a second line, :func:`mul`,
+  :func:`add` and :func:`sub` check libsodium's return codes, so a point that skipped
+  decoding (an object built in memory) raises ``EncodingError`` instead of silently
+  acting as the identity.
 * A **scalar** is a Python ``int`` in ``[0, ℓ)``. :func:`decode_scalar` rejects
   non-canonical encodings (``≥ ℓ``). Scalar arithmetic uses Python integers: libsodium's
   ``crypto_core_ristretto255_scalar_*`` calls cost more in FFI overhead than the operation
@@ -26,8 +28,11 @@ and additions) so tests and benchmarks can hold the proof systems to their budge
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import hashlib
+import os
+import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -55,7 +60,6 @@ __all__ = [
     "neg",
     "scalar_from_uniform",
     "sub",
-    "sum_points",
 ]
 
 #: ℓ, the prime order of ristretto255 (RFC 9496 §4.1)
@@ -66,6 +70,19 @@ IDENTITY = bytes(32)
 BASEPOINT = bytes.fromhex("e2f2ae0a6abc4e71a884a961c500515f58e30b6aa582dd8db6a65945e08d2d76")
 
 _POINT = ctypes.c_char * 32
+
+
+def _remove_rbcl_tempfile() -> None:
+    """rbcl writes its bundled libsodium to a new temporary file on every import and never
+    deletes it (≈ 2.8 MB per process in /tmp). Once the library is loaded, POSIX lets us
+    unlink the file; elsewhere it stays (and the error is ignored)."""
+    path = getattr(sys.modules.get("rbcl._sodium"), "lib_path", None)
+    if os.name == "posix" and isinstance(path, str) and path.endswith(".so"):
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+
+
+_remove_rbcl_tempfile()
 
 
 @dataclass
@@ -145,12 +162,21 @@ def hash_to_point(label: bytes) -> bytes:
     return hash_to_group(hashlib.sha512(label).digest())
 
 
+def _require_valid(p: bytes) -> None:
+    if not isinstance(p, bytes) or len(p) != 32:
+        raise EncodingError("a ristretto255 point is exactly 32 bytes")
+    if not rbcl.crypto_core_ristretto255_is_valid_point(p):
+        raise EncodingError("invalid ristretto255 point encoding")
+
+
 def mul(s: int, p: bytes) -> bytes:
-    """``s·P`` for a scalar ``s`` and an already-validated point ``P`` (identity allowed)."""
+    """``s·P`` (identity allowed). An invalid ``P`` raises ``EncodingError``, at no cost
+    on the normal path: libsodium reports it, and only then is ``P`` re-checked."""
     q = _POINT()
-    # libsodium returns -1 (leaving q zeroed = identity) when the product is the identity;
-    # P is valid by construction (decode_point / derived), so that is the only failure.
-    _sodium.crypto_scalarmult_ristretto255(q, (s % ORDER).to_bytes(32, "little"), p)
+    # libsodium returns -1 (leaving q zeroed = identity) when the product is the identity
+    # and also when P does not decode: tell the two apart only on that rare path.
+    if _sodium.crypto_scalarmult_ristretto255(q, (s % ORDER).to_bytes(32, "little"), p):
+        _require_valid(p)
     _totals[0] += 1
     return q.raw
 
@@ -166,7 +192,8 @@ def mul_base(s: int) -> bytes:
 def add(p: bytes, q: bytes) -> bytes:
     """``P + Q``."""
     r = _POINT()
-    _sodium.crypto_core_ristretto255_add(r, p, q)
+    if _sodium.crypto_core_ristretto255_add(r, p, q):  # -1: an input does not decode
+        raise EncodingError("invalid ristretto255 point in an addition")
     _totals[2] += 1
     return r.raw
 
@@ -174,7 +201,8 @@ def add(p: bytes, q: bytes) -> bytes:
 def sub(p: bytes, q: bytes) -> bytes:
     """``P − Q``."""
     r = _POINT()
-    _sodium.crypto_core_ristretto255_sub(r, p, q)
+    if _sodium.crypto_core_ristretto255_sub(r, p, q):  # -1: an input does not decode
+        raise EncodingError("invalid ristretto255 point in a subtraction")
     _totals[2] += 1
     return r.raw
 
@@ -207,13 +235,3 @@ def msm(scalars: Sequence[int], points: Sequence[bytes], *, base_scalar: int = 0
         term = p if s == 1 else mul(s, p)
         acc = term if acc is None else add(acc, term)
     return IDENTITY if acc is None else acc
-
-
-def sum_points(points: Sequence[bytes]) -> bytes:
-    """``Σ Pᵢ`` by additions only."""
-    if not points:
-        return IDENTITY
-    acc = points[0]
-    for p in points[1:]:
-        acc = add(acc, p)
-    return acc

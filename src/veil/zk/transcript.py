@@ -54,10 +54,8 @@ class Transcript:
         self._absorb(label, group.encode_scalar(s))
 
     def append_point(self, label: bytes, point: bytes) -> None:
-        """Absorb a point encoding (statement points: commitments may be anything valid)."""
-        if len(point) != 32:
-            raise ValueError("a point encoding is 32 bytes")
-        self._absorb(label, point)
+        """Absorb a valid point encoding (``EncodingError`` otherwise); identity allowed."""
+        self._absorb(label, group.decode_point(point))
 
     def validate_and_append_point(self, label: bytes, point: bytes) -> None:
         """Absorb a prover message point, rejecting the identity (dalek's rule).
@@ -67,7 +65,7 @@ class Transcript:
         """
         if point == group.IDENTITY:
             raise ProofError(f"{label.decode()} is the identity")
-        self.append_point(label, point)
+        self._absorb(label, group.decode_point(point))
 
     def challenge_bytes(self, label: bytes, n: int) -> bytes:
         """Squeeze ``n`` bytes bound to everything absorbed so far, then absorb them."""

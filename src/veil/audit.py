@@ -1,0 +1,249 @@
+"""A signed, hash-chained log of training rounds, and its verifier.
+
+Each round appends one record: task, round, the hashes of the global model before and after,
+the ids of accepted reports, the ids and reasons of rejected ones, ε spent so far, and the
+time. A record is chained to the one before it by hash, signed by the leader and
+countersigned by the helper (Ed25519, RFC 8032), so that neither aggregator alone can
+rewrite history, and any edit, deletion, reordering or insertion is found by
+:func:`verify_log`, which names the first bad record.
+
+Encoding (one JSON object per line, UTF-8)::
+
+    body        = the record without "leader_sig" / "helper_sig", as canonical JSON
+                  (sorted keys, no spaces, ASCII)
+    record hash = SHA-256("veil/v1/audit/record" || 0x00 || body)
+    prev        = record hash of the previous record (64 zero hex digits for the first)
+    leader_sig  = Ed25519(leader key, "veil/v1/audit/leader" || 0x00 || record hash)
+    helper_sig  = Ed25519(helper key, "veil/v1/audit/helper" || 0x00 || record hash)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+from veil.crypto.encoding import b64decode, b64encode
+from veil.crypto.keys import Ed25519Identity, Ed25519PublicKey, parse_recipient
+from veil.crypto.seal import atomic_write
+from veil.errors import FormatError, IntegrityError
+
+GENESIS = "0" * 64
+KEYS_SUFFIX = ".keys.json"
+_RECORD_LABEL = b"veil/v1/audit/record\x00"
+_LEADER_LABEL = b"veil/v1/audit/leader\x00"
+_HELPER_LABEL = b"veil/v1/audit/helper\x00"
+_FIELDS = (
+    "seq",
+    "task",
+    "round",
+    "model_before",
+    "model_after",
+    "accepted",
+    "rejected",
+    "epsilon",
+    "time",
+    "prev",
+)
+
+
+class AuditError(IntegrityError):
+    """The audit log fails verification; ``index`` is the first bad record (0-based)."""
+
+    def __init__(self, index: int, reason: str) -> None:
+        super().__init__(f"record {index}: {reason}")
+        self.index = index
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A rejected report: its id (hex) and why (never its data)."""
+
+    report: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    """One round's entry; ``body()`` is what the hash and both signatures cover."""
+
+    seq: int
+    task: str
+    round: int
+    model_before: str
+    model_after: str
+    accepted: list[str]
+    rejected: list[Rejection]
+    epsilon: float | None
+    time: str
+    prev: str
+    leader_sig: str = ""
+    helper_sig: str = ""
+
+    def body(self) -> bytes:
+        data = {k: v for k, v in asdict(self).items() if k in _FIELDS}
+        return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+
+    def digest(self) -> bytes:
+        return hashlib.sha256(_RECORD_LABEL + self.body()).digest()
+
+    def to_line(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
+
+def model_hash(parameters: bytes) -> str:
+    """The hash a record uses for a model: SHA-256 of its serialised parameters, in hex."""
+    return hashlib.sha256(parameters).hexdigest()
+
+
+def _parse_line(index: int, line: str) -> AuditRecord:
+    try:
+        data = json.loads(line)
+        if not isinstance(data, dict) or set(data) != {*_FIELDS, "leader_sig", "helper_sig"}:
+            raise ValueError("unexpected fields")
+        rejected = [Rejection(**r) for r in data.pop("rejected")]
+        record = AuditRecord(rejected=rejected, **data)
+        if not isinstance(record.seq, int) or not isinstance(record.round, int):
+            raise ValueError("seq and round must be integers")
+    except (ValueError, TypeError) as exc:
+        raise AuditError(index, f"malformed record ({exc})") from None
+    if record.to_line() != line:
+        raise AuditError(index, "record is not in canonical form")
+    return record
+
+
+class AuditLog:
+    """The leader's side: append signed, countersigned records to a log file, atomically.
+
+    ``countersign`` asks the helper to sign a record hash (over the network in a deployment);
+    the helper checks the record itself before signing (see :func:`helper_countersign`).
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        leader: Ed25519Identity,
+        helper: Ed25519PublicKey,
+        countersign: Callable[[AuditRecord], bytes],
+    ) -> None:
+        self.path = Path(path)
+        self.leader = leader
+        self.helper = helper
+        self.countersign = countersign
+        keys = self.path.with_name(self.path.name + KEYS_SUFFIX)
+        if not keys.exists():
+            atomic_write(
+                keys,
+                json.dumps(
+                    {"leader": str(leader.recipient()), "helper": str(helper)}, indent=1
+                ).encode(),
+            )
+
+    def records(self) -> list[AuditRecord]:
+        if not self.path.exists():
+            return []
+        return verify_log(self.path, self.leader.recipient(), self.helper)
+
+    def append(
+        self,
+        *,
+        task: str,
+        round: int,
+        model_before: str,
+        model_after: str,
+        accepted: Sequence[str],
+        rejected: Sequence[Rejection],
+        epsilon: float | None,
+        now: datetime | None = None,
+    ) -> AuditRecord:
+        """Append one round's record (verifying the existing chain first)."""
+        existing = self.records()
+        prev = existing[-1].digest().hex() if existing else GENESIS
+        record = AuditRecord(
+            seq=len(existing),
+            task=task,
+            round=round,
+            model_before=model_before,
+            model_after=model_after,
+            accepted=sorted(accepted),
+            rejected=sorted(rejected, key=lambda r: r.report),
+            epsilon=epsilon,
+            time=(now or datetime.now(UTC)).isoformat(timespec="seconds"),
+            prev=prev,
+        )
+        leader_sig = self.leader.sign(_LEADER_LABEL + record.digest())
+        helper_sig = self.countersign(record)
+        if not self.helper.verify(helper_sig, _HELPER_LABEL + record.digest()):
+            raise IntegrityError("the helper's countersignature does not verify")
+        signed = replace(record, leader_sig=b64encode(leader_sig), helper_sig=b64encode(helper_sig))
+        text = "".join(r.to_line() + "\n" for r in [*existing, signed])
+        atomic_write(self.path, text.encode())
+        return signed
+
+
+def helper_countersign(
+    helper: Ed25519Identity, record: AuditRecord, expected_prev: str | None = None
+) -> bytes:
+    """The helper's countersignature over a record it has checked against its own view.
+
+    ``expected_prev`` is the hash of the last record the helper countersigned, so that a
+    leader cannot fork the log behind the helper's back.
+    """
+    if expected_prev is not None and record.prev != expected_prev:
+        raise IntegrityError("the record does not extend the log the helper countersigned")
+    return helper.sign(_HELPER_LABEL + record.digest())
+
+
+def load_keys(log_path: str | Path) -> tuple[Ed25519PublicKey, Ed25519PublicKey]:
+    """The leader's and helper's keys written beside the log (``<log>.keys.json``)."""
+    keys = Path(str(log_path) + KEYS_SUFFIX)
+    try:
+        data = json.loads(keys.read_text())
+        leader, helper = parse_recipient(data["leader"]), parse_recipient(data["helper"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise FormatError(f"cannot read the aggregators' keys from {keys}: {exc}") from None
+    if not isinstance(leader, Ed25519PublicKey) or not isinstance(helper, Ed25519PublicKey):
+        raise FormatError(f"{keys} must name two ed25519 keys")
+    return leader, helper
+
+
+def verify_log(
+    path: str | Path, leader: Ed25519PublicKey, helper: Ed25519PublicKey
+) -> list[AuditRecord]:
+    """Check the whole chain; raise :class:`AuditError` naming the first bad record."""
+    text = Path(path).read_text(encoding="ascii", errors="replace")
+    if text and not text.endswith("\n"):
+        raise AuditError(text.count("\n"), "truncated record (no end of line)")
+    records: list[AuditRecord] = []
+    prev = GENESIS
+    for index, line in enumerate(text.splitlines()):
+        record = _parse_line(index, line)
+        if record.seq != index:
+            raise AuditError(index, f"sequence number {record.seq}, expected {index}")
+        if record.prev != prev:
+            raise AuditError(index, "hash chain broken (a record was edited, removed or inserted)")
+        digest = record.digest()
+        try:
+            leader_ok = leader.verify(b64decode(record.leader_sig), _LEADER_LABEL + digest)
+            helper_ok = helper.verify(b64decode(record.helper_sig), _HELPER_LABEL + digest)
+        except ValueError:
+            leader_ok = helper_ok = False
+        if not leader_ok:
+            raise AuditError(index, "leader signature does not verify")
+        if not helper_ok:
+            raise AuditError(index, "helper countersignature does not verify")
+        if records:
+            last = records[-1]
+            if record.task != last.task:
+                raise AuditError(index, "task changed within one log")
+            if record.round <= last.round:
+                raise AuditError(index, f"round {record.round} does not follow round {last.round}")
+            if record.model_before != last.model_after:
+                raise AuditError(index, "model_before differs from the previous model_after")
+        records.append(record)
+        prev = digest.hex()
+    return records
