@@ -137,7 +137,7 @@ def run_federated(
     strategy: FedAvg,
     cfg: RunConfig,
     *,
-    evaluate: Callable[[np.ndarray], Metrics],
+    evaluate: Callable[[np.ndarray], Metrics] | None,
     checkpointer: Checkpointer | None = None,
     resume: bool = False,
     on_round: Callable[[dict], None] | None = None,
@@ -202,10 +202,10 @@ def run_federated(
                     "reason": f"fewer than {cfg.min_clients} valid updates; model unchanged",
                 }
             )
-        metrics = evaluate(vec)
+        metrics = evaluate(vec).to_dict() if evaluate is not None else {}
         record = {
             "round": r,
-            "metrics": metrics.to_dict(),
+            "metrics": metrics,
             "accepted": [name for name, _, _ in accepted],
             "rejected": rejected,
             "seconds": round(time.perf_counter() - t0, 4),

@@ -348,3 +348,45 @@ def comparison_table(report: dict) -> Table:
 def with_overrides(spec: ScenarioSpec, **kw: object) -> ScenarioSpec:
     """A copy of ``spec`` with fields replaced (tests use it to shrink a scenario)."""
     return replace(spec, **kw)
+
+
+def measure(
+    spec: ScenarioSpec, *, partition: str, seed: int = 0, rounds: int | None = None
+) -> dict:
+    """Federated vs pooled vs local-only for one split, every institution taking part
+    (no sealing, no admission step): what the README's quality table reports."""
+    from veil.fl import partition as parts
+    from veil.fl.pipeline import TableClient, federate, holdout
+    from veil.fl.preprocess import infer_schema
+    from veil.fl.runner import RunConfig
+    from veil.fl.strategies import make_strategy
+
+    ds = spec.load()
+    train_df, test_df = holdout(ds.frame, ds.target, spec.test_fraction, seed)
+    labels = train_df[ds.target].astype(str).to_numpy()
+    idx = parts.split(
+        partition, labels, len(spec.institutions), rng=np.random.default_rng(seed + 1)
+    )
+    clients = [
+        TableClient(n, (lambda f=train_df.iloc[i]: f))
+        for n, i in zip(spec.institutions, idx, strict=True)
+    ]
+    cfg = RunConfig(
+        rounds=rounds or spec.rounds, seed=seed, train=spec.train, lr_decay=spec.lr_decay
+    )
+    res = federate(
+        clients,
+        test_df,
+        infer_schema(ds.frame, ds.target),
+        model=spec.model,
+        hidden=spec.hidden,
+        strategy=make_strategy(spec.strategy, **spec.strategy_args),
+        cfg=cfg,
+    )
+    last = res.result.rounds[-1]["metrics"]
+    return {
+        "federated": {"accuracy": last["accuracy"], "auc": last["auc"]},
+        "centralized": res.baselines["centralized"],
+        "local_only": res.baselines["local_only"],
+        "shard_rows": [len(i) for i in idx],
+    }
