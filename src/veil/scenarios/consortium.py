@@ -176,6 +176,15 @@ def run(
     con.print(
         f"[bold green]Final model performance:[/] accuracy {f['accuracy']:.4f}, AUC {f['auc']:.4f}"
     )
+    c = report["baselines"]["centralized"]
+    alone = max(
+        (m["auc"] for m in report["baselines"]["local_only"].values()), default=float("nan")
+    )
+    con.print(
+        f"  cost of not pooling: {100 * (c['accuracy'] - f['accuracy']):+.1f} accuracy points, "
+        f"{100 * (c['auc'] - f['auc']):+.1f} AUC points vs centralised; "
+        f"gain over the best institution alone: {100 * (f['auc'] - alone):+.1f} AUC points"
+    )
     return report
 
 
@@ -304,16 +313,7 @@ class _progress:
 def round_table(rounds: list[dict]) -> Table:
     """The per-round table."""
     t = Table(title="rounds", show_lines=False)
-    for col in (
-        "round",
-        "accuracy",
-        "AUC",
-        "log loss",
-        "accepted",
-        "rejected",
-        "seconds",
-        "bytes up",
-    ):
+    for col in ("round", "acc", "AUC", "loss", "ok", "rejected", "s", "bytes up"):
         t.add_column(col, justify="right")
     for r in rounds:
         m = r["metrics"]
