@@ -48,6 +48,25 @@ def test_finance_demo_and_resume(tmp_path):
     assert rep["rounds"][:4] == resumed["rounds"][:4]
 
 
+def test_resume_refuses_damaged_shard_or_checkpoint(tmp_path):
+    from veil.errors import CheckpointError, IntegrityError
+
+    consortium.run(medical.SPEC, out=tmp_path, rounds=2, console=_quiet())
+    ck = tmp_path / "checkpoint.sealed"
+    before = ck.read_bytes()
+    shard = tmp_path / "shards" / "hospital-b.sealed"
+    good = shard.read_bytes()
+    shard.write_bytes(good[:-1] + bytes([good[-1] ^ 1]))
+    with pytest.raises(IntegrityError):
+        consortium.run(medical.SPEC, out=tmp_path, rounds=4, resume=True, console=_quiet())
+    assert ck.read_bytes() == before
+    shard.write_bytes(good)
+    ck.write_bytes(before[: len(before) // 2])
+    with pytest.raises(CheckpointError):
+        consortium.run(medical.SPEC, out=tmp_path, rounds=4, resume=True, console=_quiet())
+    assert ck.read_bytes() == before[: len(before) // 2]
+
+
 def test_medical_demo_quick(tmp_path):
     rep = consortium.run(medical.SPEC, out=tmp_path, quick=True, console=_quiet())
     _check_contract(rep, medical.SPEC.quick_rounds, list(medical.SPEC.institutions))

@@ -93,7 +93,7 @@ def run(
     train_df, test_df = holdout(ds.frame, ds.target, spec.test_fraction, seed)
     labels = train_df[ds.target].astype(str).to_numpy()
     shards = parts.split(part, labels, len(spec.institutions), rng=np.random.default_rng(seed + 1))
-    enc = _seal_shards(out / "shards", spec.institutions, train_df, shards, ids)
+    enc = _seal_shards(out / "shards", spec.institutions, train_df, shards, ids, reuse=resume)
     con.print(f"  dataset: {ds.description}; {len(test_df)} rows held out for evaluation")
     con.print(
         f"  Data encryption completed: {enc['sealed_files']} shards sealed, "
@@ -207,9 +207,14 @@ def _keys(folder: Path, names: list[str], *, reuse: bool) -> dict:
     return out
 
 
-def _seal_shards(folder: Path, names, frame, shards, ids) -> dict:
+def _seal_shards(folder: Path, names, frame, shards, ids, *, reuse: bool) -> dict:
+    """Seal each shard to its institution; on --resume keep the sealed files already there
+    (a damaged one then fails to open, loudly, instead of being silently rewritten)."""
     from veil.fl.sealed import seal_table
 
+    paths = [folder / f"{n}.sealed" for n in names]
+    if reuse and all(p.exists() for p in paths):
+        return {"sealed_files": len(paths), "bytes": sum(p.stat().st_size for p in paths)}
     total = 0
     for n, idx in zip(names, shards, strict=True):
         total += seal_table(frame.iloc[idx], folder / f"{n}.sealed", [ids[n].recipient()])
