@@ -1,5 +1,5 @@
-"""A real Flower deployment on 127.0.0.1: one flower-superlink, two flower-supernodes, each
-node holding its own *sealed* shard, and ``flwr run`` of veil's Flower App for two rounds.
+"""A real Flower deployment on 127.0.0.1: one flower-superlink, flower-supernodes each
+holding its own *sealed* shard (two good, one damaged on disk and so left out), and ``flwr run`` of veil's Flower App for two rounds.
 
 Every process is started in its own session and killed by its process-group id at the end,
 whatever happens. Telemetry and update checks are off in every environment.
@@ -115,7 +115,7 @@ def _wait_port(port: int, proc: subprocess.Popen, timeout: float = 60) -> None:
     raise TimeoutError(f"nothing listens on 127.0.0.1:{port}")
 
 
-def test_superlink_two_supernodes_two_rounds(tmp_path):
+def test_superlink_and_supernodes_two_rounds_damaged_node_left_out(tmp_path):
     # --- each bank's data sealed to its own key; a held-out set for the server --------
     ds = credit_risk()
     train, test = holdout(ds.frame, ds.target, 0.25, seed=0)
@@ -126,6 +126,11 @@ def test_superlink_two_supernodes_two_rounds(tmp_path):
         (tmp_path / f"bank{k}.identity").write_text(identity_file_text(ident))
         seal_table(part, tmp_path / f"bank{k}.sealed", [ident.recipient()])
         nodes.append((tmp_path / f"bank{k}.sealed", tmp_path / f"bank{k}.identity"))
+    # a third bank whose sealed shard was damaged on disk: it must be left out, with a reason
+    blob = bytearray((tmp_path / "bank1.sealed").read_bytes())
+    blob[len(blob) // 2] ^= 0x01
+    (tmp_path / "bank2.sealed").write_bytes(bytes(blob))
+    nodes.append((tmp_path / "bank2.sealed", tmp_path / "bank1.identity"))
 
     flwr_home = tmp_path / "flwr-home"
     flwr_home.mkdir()
@@ -145,7 +150,7 @@ def test_superlink_two_supernodes_two_rounds(tmp_path):
         tmp_path / "app",
         rounds=2,
         **{
-            "min-nodes": 2,
+            "min-nodes": 3,
             "eval-data": str(tmp_path / "eval.csv"),
             "out": str(tmp_path / "out"),
             "timeout": 120.0,
@@ -206,7 +211,9 @@ def test_superlink_two_supernodes_two_rounds(tmp_path):
     report = json.loads(report_path.read_text())
     assert [r["round"] for r in report["rounds"]] == [1, 2]
     for r in report["rounds"]:
-        assert len(r["accepted"]) == 2 and r["rejected"] == []
+        assert len(r["accepted"]) == 2
+        assert len(r["rejected"]) == 1 and r["rejected"][0]["reason"].startswith("error:")
+        assert r["rejected"][0]["client"] not in r["accepted"]
         assert r["bytes_up"] > 0
     assert report["rounds"][-1]["metrics"]["auc"] > 0.7
     # nothing was left running
