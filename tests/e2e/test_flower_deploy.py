@@ -132,6 +132,7 @@ def test_superlink_and_supernodes_two_rounds_damaged_node_left_out(tmp_path):
     (tmp_path / "bank2.sealed").write_bytes(bytes(blob))
     nodes.append((tmp_path / "bank2.sealed", tmp_path / "bank1.identity"))
 
+    owner = veil.generate_identity()  # the consortium's checkpoint key, never on the server
     flwr_home = tmp_path / "flwr-home"
     flwr_home.mkdir()
     env = {
@@ -154,6 +155,8 @@ def test_superlink_and_supernodes_two_rounds_damaged_node_left_out(tmp_path):
             "eval-data": str(tmp_path / "eval.csv"),
             "out": str(tmp_path / "out"),
             "timeout": 120.0,
+            "checkpoint": str(tmp_path / "out" / "checkpoint.sealed"),
+            "checkpoint-recipient": str(owner.recipient()),
         },
     )
     logs = tmp_path / "logs"
@@ -216,6 +219,11 @@ def test_superlink_and_supernodes_two_rounds_damaged_node_left_out(tmp_path):
         assert r["rejected"][0]["client"] not in r["accepted"]
         assert r["bytes_up"] > 0
     assert report["rounds"][-1]["metrics"]["auc"] > 0.7
+    # the sealed checkpoint of the last round opens with the consortium's key only
+    from veil.fl.checkpoint import SealedCheckpointer
+
+    state = SealedCheckpointer(tmp_path / "out" / "checkpoint.sealed", [], [owner]).load()
+    assert state.round == 2 and state.history == report["rounds"]
     # nothing was left running
     for p, _ in procs.procs:
         assert p.poll() is not None

@@ -150,3 +150,21 @@ def test_checkpoint_bytes_validation():
 
     with pytest.raises(CheckpointError, match="not a veil"):
         from_bytes(save({"global": np.ones(2, np.float32)}))
+
+
+def test_cnn_learns_digits_federated():
+    from veil.fl import partition
+    from veil.fl.data import digits
+    from veil.fl.training import Optimizer
+
+    x, y = digits()
+    spec = ModelSpec(ModelKind.CNN, 64, 10, (4, 8))
+    parts = partition.dirichlet(y[:1200], 3, 1.0, rng=np.random.default_rng(0))
+    clients = [ArrayClient(f"c{k}", spec, x[p], y[p]) for k, p in enumerate(parts)]
+    cfg = RunConfig(
+        rounds=6, train=TrainConfig(epochs=2, lr=0.05, optimizer=Optimizer.SGD, momentum=0.9)
+    )
+    res = run_federated(
+        spec, clients, FedAvg(), cfg, evaluate=lambda v: evaluate(spec, v, x[1200:], y[1200:])
+    )
+    assert res.rounds[-1]["metrics"]["accuracy"] > 0.85

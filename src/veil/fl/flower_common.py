@@ -106,6 +106,9 @@ DEFAULT_RUN_CONFIG: dict[str, object] = {
     "timeout": 120.0,
     "eval-data": "",
     "out": "",
+    # a sealed checkpoint written atomically after every round, sealed to this recipient
+    "checkpoint": "",
+    "checkpoint-recipient": "",
 }
 
 

@@ -159,6 +159,7 @@ def main(grid: Grid, context: Context) -> None:
         )
     )
     evaluator = _evaluator(str(rc["eval-data"]), prep, spec)
+    ckpt = _checkpointer(str(rc["checkpoint"]), str(rc["checkpoint-recipient"]))
     vec = get_vector(build_model(spec, seed=seed))
     history = []
     for r in range(1, rounds + 1):
@@ -186,6 +187,10 @@ def main(grid: Grid, context: Context) -> None:
                 "bytes_up": bytes_up,
             }
         )
+        if ckpt is not None:
+            from veil.fl.runner import RunState
+
+            ckpt.save(RunState(r, vec, strategy.state(), history))
         print(f"veil round {r}: accepted {accepted}, rejected {excluded + rejected}", flush=True)
     if str(rc["out"]):
         from veil.fl.report import build_report, write_json
@@ -214,3 +219,16 @@ def _evaluator(path: str, prep, spec):
 
     x_te, y_te = prep.transform(read_table(path))
     return lambda v: evaluate(spec, v, x_te, y_te)
+
+
+def _checkpointer(path: str, recipient: str):
+    """A SealedCheckpointer when both run-config keys are set (the key stays off-server)."""
+    if not path:
+        return None
+    from veil.crypto.keys import parse_recipient
+    from veil.errors import ConfigError
+    from veil.fl.checkpoint import SealedCheckpointer
+
+    if not recipient:
+        raise ConfigError("checkpoint needs checkpoint-recipient (a veil recipient string)")
+    return SealedCheckpointer(Path(path), [parse_recipient(recipient)])
