@@ -104,7 +104,9 @@ class Field:
         if cls.LIMBS == 1:
             return [int(x) for x in v.ravel()]
         flat = v.reshape(-1, 2)
-        return [int(lo) | (int(hi) << 64) for lo, hi in flat.tolist()]
+        lo = flat[:, 0].astype(object)
+        hi = flat[:, 1].astype(object)
+        return ((hi << 64) | lo).tolist()
 
     @classmethod
     def to_int(cls, x: Vec) -> int:
