@@ -6,6 +6,8 @@ import secrets
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from veil.errors import VdafEncodingError, VdafError, VerificationFailed
 from veil.vdaf.field import Field64
@@ -157,10 +159,6 @@ def test_invalid_parameters():
         Prio3Count(1)
     with pytest.raises(ValueError):
         Prio3MultihotCountVec(2, 4, 5, 2)
-
-
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
 
 
 @settings(max_examples=15, deadline=None)
