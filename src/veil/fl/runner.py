@@ -141,14 +141,17 @@ def run_federated(
     checkpointer: Checkpointer | None = None,
     resume: bool = False,
     on_round: Callable[[dict], None] | None = None,
+    initial: np.ndarray | None = None,
 ) -> RunResult:
-    """Run ``cfg.rounds`` rounds of federated training; returns the final model + history."""
+    """Run ``cfg.rounds`` rounds of federated training; returns the final model + history.
+
+    ``initial`` replaces the PyTorch initial model (e.g. a Keras model's vector)."""
     import torch
 
     if not clients:
         raise ConfigError("no clients")
     torch.set_num_threads(cfg.torch_threads)
-    vec = get_vector(build_model(spec, seed=cfg.seed))
+    vec = get_vector(build_model(spec, seed=cfg.seed)) if initial is None else initial.copy()
     history: list[dict] = []
     start = 1
     if resume:
