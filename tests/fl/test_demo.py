@@ -96,3 +96,15 @@ def test_quality_within_two_points_of_centralised(scenario, partition):
     assert not math.isnan(f["auc"])
     assert c["accuracy"] - f["accuracy"] <= 0.02, (f, c)
     assert c["auc"] - f["auc"] <= 0.02, (f, c)
+
+
+def test_the_four_lines_are_printed(tmp_path):
+    import io
+
+    buf = io.StringIO()
+    consortium.run(medical.SPEC, out=tmp_path, rounds=2, console=Console(file=buf, width=200))
+    text = buf.getvalue()
+    assert "Data encryption completed: 3 shards sealed" in text
+    assert "Proof verification result: True" in text
+    assert "Federated learning completed: 2 rounds" in text
+    assert "Final model performance: accuracy" in text

@@ -131,6 +131,36 @@ def _call(client: Client, vec: np.ndarray, cfg: TrainConfig, seed: int, timeout:
         pool.shutdown(wait=False, cancel_futures=True)  # a hung client is abandoned
 
 
+def _collect(
+    clients: Sequence[Client], vec: np.ndarray, client_cfg: TrainConfig, cfg: RunConfig, r: int
+) -> tuple[list[tuple[str, np.ndarray, int]], list[dict], int]:
+    """Ask every client for its update; sort them into accepted and rejected (with reason)."""
+    accepted: list[tuple[str, np.ndarray, int]] = []
+    rejected: list[dict] = []
+    bytes_up = 0
+    for k, client in enumerate(clients):
+        try:
+            upd = _call(client, vec, client_cfg, derive_seed(cfg.seed, r, k), cfg.client_timeout)
+        except cf.TimeoutError:
+            rejected.append(
+                {"client": client.name, "reason": f"timed out after {cfg.client_timeout} s"}
+            )
+            continue
+        except Exception as exc:  # a crashing client must not stop the round
+            rejected.append(
+                {"client": client.name, "reason": f"crashed: {type(exc).__name__}: {exc}"}
+            )
+            continue
+        if isinstance(upd, ClientUpdate) and isinstance(upd.vector, np.ndarray):
+            bytes_up += int(upd.vector.nbytes) + 8
+        reason = validate_update(upd, vec.size)
+        if reason is not None:
+            rejected.append({"client": client.name, "reason": reason})
+        else:
+            accepted.append((client.name, upd.vector, int(upd.num_examples)))
+    return accepted, rejected, bytes_up
+
+
 def run_federated(
     spec: ModelSpec,
     clients: Sequence[Client],
@@ -171,31 +201,7 @@ def run_federated(
     for r in range(start, cfg.rounds + 1):
         client_cfg = replace(base_cfg, lr=base_cfg.lr * cfg.lr_decay ** (r - 1))
         t0 = time.perf_counter()
-        accepted: list[tuple[str, np.ndarray, int]] = []
-        rejected: list[dict] = []
-        bytes_up = 0
-        for k, client in enumerate(clients):
-            try:
-                upd = _call(
-                    client, vec, client_cfg, derive_seed(cfg.seed, r, k), cfg.client_timeout
-                )
-            except cf.TimeoutError:
-                rejected.append(
-                    {"client": client.name, "reason": f"timed out after {cfg.client_timeout} s"}
-                )
-                continue
-            except Exception as exc:  # a crashing client must not stop the round
-                rejected.append(
-                    {"client": client.name, "reason": f"crashed: {type(exc).__name__}: {exc}"}
-                )
-                continue
-            if isinstance(upd, ClientUpdate) and isinstance(upd.vector, np.ndarray):
-                bytes_up += int(upd.vector.nbytes) + 8
-            reason = validate_update(upd, vec.size)
-            if reason is not None:
-                rejected.append({"client": client.name, "reason": reason})
-            else:
-                accepted.append((client.name, upd.vector, int(upd.num_examples)))
+        accepted, rejected, bytes_up = _collect(clients, vec, client_cfg, cfg, r)
         if len(accepted) >= cfg.min_clients:
             vec = strategy.aggregate(vec, [(v, n) for _, v, n in accepted])
         else:

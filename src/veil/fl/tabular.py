@@ -37,7 +37,8 @@ def train_table(
     from veil.fl.report import build_report, plot, write_json
     from veil.fl.runner import RunConfig
     from veil.fl.strategies import make_strategy
-    from veil.scenarios.consortium import comparison_table, default_out, round_table
+    from veil.scenarios.consortium import default_out
+    from veil.scenarios.display import comparison_table, round_table
 
     con = console or Console()
     try:

@@ -21,11 +21,11 @@ from pathlib import Path
 
 import numpy as np
 from rich.console import Console
-from rich.table import Table
 
 from veil.fl.models import ModelKind
 from veil.fl.training import TrainConfig
 from veil.scenarios.claims_step import AdmissionPolicy
+from veil.scenarios.display import Progress, comparison_table, round_table
 
 
 @dataclass(frozen=True)
@@ -68,12 +68,8 @@ def run(
     console: Console | None = None,
 ) -> dict:
     """Run the whole demo; write ``report.json`` and ``report.png`` under ``out``."""
-    from veil.fl import partition as parts
-    from veil.fl.pipeline import TableClient, federate, holdout
-    from veil.fl.preprocess import infer_schema
-    from veil.fl.report import build_report, plot, write_json
-    from veil.fl.runner import RunConfig
-    from veil.fl.strategies import make_strategy
+    from veil.fl.pipeline import TableClient
+    from veil.fl.report import plot, write_json
 
     con = console or Console()
     t_start = time.perf_counter()
@@ -81,7 +77,6 @@ def run(
     out.mkdir(parents=True, exist_ok=True)
     n_rounds = rounds or (spec.quick_rounds if quick else spec.rounds)
     part = partition or spec.partition
-    strat_name = strategy or spec.strategy
     con.rule(f"[bold]veil demo {spec.name}[/] — {spec.title}")
 
     con.print("[bold cyan]1/6 Keys[/]")
@@ -89,16 +84,7 @@ def run(
     con.print(f"  {len(ids)} X25519 identities ({', '.join(ids)}) in {out / 'keys'}")
 
     con.print("[bold cyan]2/6 Data sealed at rest[/]")
-    ds = spec.load()
-    train_df, test_df = holdout(ds.frame, ds.target, spec.test_fraction, seed)
-    labels = train_df[ds.target].astype(str).to_numpy()
-    shards = parts.split(part, labels, len(spec.institutions), rng=np.random.default_rng(seed + 1))
-    enc = _seal_shards(out / "shards", spec.institutions, train_df, shards, ids, reuse=resume)
-    con.print(f"  dataset: {ds.description}; {len(test_df)} rows held out for evaluation")
-    con.print(
-        f"  Data encryption completed: {enc['sealed_files']} shards sealed, "
-        f"{enc['bytes']:,} bytes ({part} split)"
-    )
+    ds, test_df, enc = _seal_step(spec, out, part, seed, ids, resume, con)
 
     con.print("[bold cyan]3/6 Admission claims (zero knowledge)[/]")
     clients = [
@@ -110,23 +96,49 @@ def run(
 
         raise DataError("no institution was admitted; nothing to train")
 
+    res, strat, cfg = _train_step(
+        spec, admitted, ds, test_df, out, ids, n_rounds, seed, strategy, resume, con
+    )
+    report = _build(spec, res, strat, cfg, enc, claims_rep, ds, part, quick)
     con.print(
-        f"[bold cyan]4/6 Federated training[/] ({strat_name}, {n_rounds} rounds, "
+        "[bold cyan]5/6 Comparison[/] with the pooled centralised model (what the consortium "
+        "avoids) and with each institution alone"
+    )
+    con.print(comparison_table(report))
+    con.print("[bold cyan]6/6 Report[/]")
+    write_json(report, out / "report.json")
+    plot(report, out / "report.png")
+    con.print(
+        f"  {out / 'report.json'}, {out / 'report.png'}  ({time.perf_counter() - t_start:.1f} s)"
+    )
+    _summary(report, con)
+    return report
+
+
+def _train_step(spec, admitted, ds, test_df, out, ids, n_rounds, seed, strategy, resume, con):
+    """Federated training of the admitted institutions, sealed checkpoint every round."""
+    from veil.fl.checkpoint import SealedCheckpointer
+    from veil.fl.pipeline import federate
+    from veil.fl.preprocess import infer_schema
+    from veil.fl.runner import RunConfig
+    from veil.fl.strategies import make_strategy
+
+    strat = make_strategy(
+        strategy or spec.strategy, **(spec.strategy_args if strategy is None else {})
+    )
+    con.print(
+        f"[bold cyan]4/6 Federated training[/] ({strat.name}, {n_rounds} rounds, "
         f"{len(admitted)} institutions)"
     )
-    schema = infer_schema(ds.frame, ds.target)
     cfg = RunConfig(rounds=n_rounds, seed=seed, train=spec.train, lr_decay=spec.lr_decay)
-    strat = make_strategy(strat_name, **(spec.strategy_args if strategy is None else {}))
-    from veil.fl.checkpoint import SealedCheckpointer
-
     ckpt = SealedCheckpointer(
         out / "checkpoint.sealed", [ids["consortium"].recipient()], [ids["consortium"]]
     )
-    with _progress(con, n_rounds) as on_round:
+    with Progress(con, n_rounds) as on_round:
         res = federate(
             admitted,
             test_df,
-            schema,
+            infer_schema(ds.frame, ds.target),
             model=spec.model,
             hidden=spec.hidden,
             strategy=strat,
@@ -140,12 +152,13 @@ def run(
         f"  Federated learning completed: {n_rounds} rounds, {len(admitted)} institutions; "
         f"sealed checkpoint {ckpt.path}"
     )
+    return res, strat, cfg
 
-    con.print(
-        "[bold cyan]5/6 Baselines[/] (pooled centralised — what the consortium avoids — "
-        "and each institution alone)"
-    )
-    report = build_report(
+
+def _build(spec, res, strat, cfg, enc, claims_rep, ds, part, quick) -> dict:
+    from veil.fl.report import build_report
+
+    return build_report(
         scenario=spec.name,
         rounds=res.result.rounds,
         baselines=res.baselines,
@@ -158,25 +171,21 @@ def run(
             "strategy": strat.describe(),
             "model": res.spec.to_dict(),
             "train": cfg.train.to_dict(),
-            "rounds": n_rounds,
+            "rounds": cfg.rounds,
             "lr_decay": cfg.lr_decay,
-            "seed": seed,
+            "seed": cfg.seed,
             "test_rows": res.test_rows,
             "quick": quick,
         },
     )
-    con.print(comparison_table(report))
-    con.print("[bold cyan]6/6 Report[/]")
-    write_json(report, out / "report.json")
-    plot(report, out / "report.png")
-    f = report["final"]
-    con.print(
-        f"  {out / 'report.json'}, {out / 'report.png'}  ({time.perf_counter() - t_start:.1f} s)"
-    )
+
+
+def _summary(report: dict, con: Console) -> None:
+    """The seed's last line, made real, and what privacy cost."""
+    f, c = report["final"], report["baselines"]["centralized"]
     con.print(
         f"[bold green]Final model performance:[/] accuracy {f['accuracy']:.4f}, AUC {f['auc']:.4f}"
     )
-    c = report["baselines"]["centralized"]
     alone = max(
         (m["auc"] for m in report["baselines"]["local_only"].values()), default=float("nan")
     )
@@ -185,7 +194,24 @@ def run(
         f"{100 * (c['auc'] - f['auc']):+.1f} AUC points vs centralised; "
         f"gain over the best institution alone: {100 * (f['auc'] - alone):+.1f} AUC points"
     )
-    return report
+
+
+def _seal_step(spec: ScenarioSpec, out: Path, part: str, seed: int, ids: dict, resume: bool, con):
+    """Hold out the evaluation rows, split the rest, seal each bank's shard to its key."""
+    from veil.fl import partition as parts
+    from veil.fl.pipeline import holdout
+
+    ds = spec.load()
+    train_df, test_df = holdout(ds.frame, ds.target, spec.test_fraction, seed)
+    labels = train_df[ds.target].astype(str).to_numpy()
+    shards = parts.split(part, labels, len(spec.institutions), rng=np.random.default_rng(seed + 1))
+    enc = _seal_shards(out / "shards", spec.institutions, train_df, shards, ids, reuse=resume)
+    con.print(f"  dataset: {ds.description}; {len(test_df)} rows held out for evaluation")
+    con.print(
+        f"  Data encryption completed: {enc['sealed_files']} shards sealed, "
+        f"{enc['bytes']:,} bytes ({part} split)"
+    )
+    return ds, test_df, enc
 
 
 def _keys(folder: Path, names: list[str], *, reuse: bool) -> dict:
@@ -273,81 +299,6 @@ def _claims(spec: ScenarioSpec, clients, target: str, con: Console) -> tuple[dic
         "available": True,
         "per_institution": results,
     }, admitted
-
-
-class _progress:
-    """A rich progress bar advanced by the runner's per-round callback."""
-
-    def __init__(self, con: Console, total: int) -> None:
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-        )
-
-        self.p = Progress(
-            TextColumn("  rounds"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TextColumn("{task.fields[last]}"),
-            console=con,
-            transient=True,
-        )
-        self.task = self.p.add_task("train", total=total, last="")
-
-    def __enter__(self) -> Callable[[dict], None]:
-        self.p.__enter__()
-
-        def on_round(rec: dict) -> None:
-            m = rec["metrics"]
-            self.p.update(
-                self.task,
-                completed=rec["round"],
-                last=f"acc {m['accuracy']:.3f} auc {m['auc']:.3f}",
-            )
-
-        return on_round
-
-    def __exit__(self, *exc: object) -> None:
-        self.p.__exit__(*exc)
-
-
-def round_table(rounds: list[dict]) -> Table:
-    """The per-round table."""
-    t = Table(title="rounds", show_lines=False)
-    for col in ("round", "acc", "AUC", "loss", "ok", "rejected", "s", "bytes up"):
-        t.add_column(col, justify="right")
-    for r in rounds:
-        m = r["metrics"]
-        t.add_row(
-            str(r["round"]),
-            f"{m['accuracy']:.4f}",
-            f"{m['auc']:.4f}",
-            f"{m['log_loss']:.4f}",
-            str(len(r["accepted"])),
-            "; ".join(f"{x['client']}: {x['reason']}" for x in r["rejected"]) or "0",
-            f"{r['seconds']:.2f}",
-            f"{r['bytes_up']:,}",
-        )
-    return t
-
-
-def comparison_table(report: dict) -> Table:
-    """Federated vs centralised vs each institution alone."""
-    t = Table(title="final model on the held-out set")
-    t.add_column("model")
-    t.add_column("accuracy", justify="right")
-    t.add_column("AUC", justify="right")
-    f, c = report["final"], report["baselines"]["centralized"]
-    t.add_row("[bold]federated[/]", f"{f['accuracy']:.4f}", f"{f['auc']:.4f}")
-    t.add_row("centralised (pooled)", f"{c['accuracy']:.4f}", f"{c['auc']:.4f}")
-    for name, m in report["baselines"]["local_only"].items():
-        auc = m["auc"]
-        t.add_row(f"{name} alone", f"{m['accuracy']:.4f}", "n/a" if auc != auc else f"{auc:.4f}")
-    return t
 
 
 def with_overrides(spec: ScenarioSpec, **kw: object) -> ScenarioSpec:
