@@ -30,6 +30,7 @@ test: setup
 
 # age is the baseline of the sealing benchmark (Debian package); gpg ships with the base image
 bench: setup
+	$(BIN)/python -m pip install -q -e '.[fl-sim]'  # Flower's simulation runtime (Ray) for the Flower rows
 	command -v age >/dev/null || (apt-get update -qq && apt-get install -y -qq age) || echo "age unavailable: its rows are skipped"
 	$(BIN)/python -m bench
 
