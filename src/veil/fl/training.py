@@ -117,7 +117,9 @@ def local_update(
             params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
         )
     loss_fn = nn.CrossEntropyLoss()
-    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    # shards opened from sealed bytes are read-only views: torch needs writable memory
+    xt = torch.from_numpy(x if x.flags.writeable else x.copy())
+    yt = torch.from_numpy(y if y.flags.writeable else y.copy())
     gen = torch.Generator().manual_seed(seed)
     total, count = 0.0, 0
     for idx in _batches(len(yt), cfg, gen):
