@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from .conftest import make_consortium
 from veil.aggregation.adversary import EXPECTED_REASON, Attack, hostile_report
-from veil.aggregation.client import weighted_update
+from veil.aggregation.client import ReportBuilder, weighted_update
 from veil.aggregation.leader import finalize
-from veil.aggregation.client import ReportBuilder
 from veil.crypto.signing import Ed25519Identity
 from veil.errors import ProtocolError
+
+from .conftest import make_consortium
 
 
 def _honest_reference(con, updates, weights):
@@ -40,7 +40,9 @@ def test_honest_round_is_exact():
     plain = sum(w * u for w, u in zip(weights, [np.asarray(u) for u in updates], strict=True))
     # far from the unclipped mean (client 2 was clipped) but close to the clipped one
     clipped = [u * min(1, 1.0 / np.linalg.norm(u)) for u in updates]
-    assert np.allclose(res.aggregate, sum(w * c for w, c in zip(weights, clipped, strict=True)) / 150, atol=1e-5)
+    assert np.allclose(
+        res.aggregate, sum(w * c for w, c in zip(weights, clipped, strict=True)) / 150, atol=1e-5
+    )
     assert not np.allclose(res.aggregate, plain / 150, atol=1e-2)
 
 
@@ -51,15 +53,18 @@ def test_every_attack_rejected_and_aggregate_exact():
     rng = np.random.default_rng(7)
     leader, _ = con.in_process()
     # round 0: everyone honest (gives the replay attacker an earlier report)
-    r0 = {f"c{i}": con.builder(f"c{i}").build(0, rng.normal(size=64) * 0.2, 50)
-          for i in range(n_honest + len(attacks))}
+    r0 = {
+        f"c{i}": con.builder(f"c{i}").build(0, rng.normal(size=64) * 0.2, 50)
+        for i in range(n_honest + len(attacks))
+    }
     res0 = leader.aggregate_round(0, list(r0.values()))
     assert len(res0.accepted) == n_honest + len(attacks)
 
     honest_updates = [rng.normal(size=64) * 0.3 for _ in range(n_honest)]
     honest_weights = [20, 30, 70]
-    reports = [con.builder(f"c{i}").build(1, honest_updates[i], honest_weights[i])
-               for i in range(n_honest)]
+    reports = [
+        con.builder(f"c{i}").build(1, honest_updates[i], honest_weights[i]) for i in range(n_honest)
+    ]
     expected = {}
     for j, attack in enumerate(attacks):
         cid = f"c{n_honest + j}"
@@ -91,7 +96,8 @@ def test_unknown_client_wrong_round_duplicate_malformed():
     res = leader.aggregate_round(3, [good, dup, stale, outsider.build(3, np.zeros(64), 1), b"junk"])
     assert res.accepted == ["c0"]
     assert sorted(r for _, r in res.rejected) == sorted(
-        ["duplicate", "wrong_round", "unknown_client", "malformed"])
+        ["duplicate", "wrong_round", "unknown_client", "malformed"]
+    )
 
 
 def test_noise_changes_aggregate_by_about_sigma():

@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-
 from tests.aggregation.conftest import make_consortium
+
 from veil.aggregation.adversary import Attack, hostile_report
 from veil.aggregation.leader import VerifiedAggregator
 from veil.aggregation.transport import HttpHelper, auth_header
@@ -40,17 +40,35 @@ class HelperProcess:
         cfg = self.tmp / "consortium.toml"
         cfg.write_text(self.con.cfg.to_toml())
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "veil.cli", "helper", "serve", "--identity", str(ident),
-             "--config", str(cfg), "--host", "127.0.0.1", "--port", str(self.port),
-             "--db", str(self.tmp / "helper.sqlite")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            [
+                sys.executable,
+                "-m",
+                "veil.cli",
+                "helper",
+                "serve",
+                "--identity",
+                str(ident),
+                "--config",
+                str(cfg),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--db",
+                str(self.tmp / "helper.sqlite"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
         )
         deadline = time.time() + 30
         while time.time() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(self.proc.stderr.read().decode())
             try:
-                if httpx.get(f"http://127.0.0.1:{self.port}/v1/health", timeout=1).status_code == 200:
+                if (
+                    httpx.get(f"http://127.0.0.1:{self.port}/v1/health", timeout=1).status_code
+                    == 200
+                ):
                     return
             except httpx.TransportError:
                 time.sleep(0.1)
@@ -73,8 +91,13 @@ def helper(tmp_path):
 
 
 def _leader(con, attempts=5):
-    http = HttpHelper(con.cfg.helper_endpoint, con.cfg.task_id, con.leader_signing,
-                      attempts=attempts, backoff_s=0.05)
+    http = HttpHelper(
+        con.cfg.helper_endpoint,
+        con.cfg.task_id,
+        con.leader_signing,
+        attempts=attempts,
+        backoff_s=0.05,
+    )
     return VerifiedAggregator(con.cfg, con.leader_hpke, http), http
 
 
@@ -143,6 +166,10 @@ def test_helper_down_fails_round_cleanly_then_retry_succeeds(helper):
 
 @pytest.mark.skipif(os.environ.get("VEIL_SKIP_CLI_MAIN") == "1", reason="debug switch")
 def test_cli_module_runs():
-    out = subprocess.run([sys.executable, "-m", "veil.cli", "helper", "--help"],
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-m", "veil.cli", "helper", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 0 and "serve" in out.stdout

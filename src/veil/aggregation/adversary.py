@@ -72,7 +72,6 @@ def hostile_report(
     earlier: Report | None = None,
 ) -> Report:
     cfg = builder.cfg
-    f = builder.vdafs.num_frac_bits
     if attack is Attack.SCALED_X100:
         u = weighted_update(delta, weight, cfg) * 100
         return _norm_liar(builder).build_from_measurement(rnd, u, weight)

@@ -43,7 +43,7 @@ PINE_VK = 16  # Pine64 (VDAF-11 TurboSHAKE) verify key size
 PRIO3_VK = 32
 
 
-class Rejected(Exception):  # noqa: N818 - control flow inside the aggregator, never escapes
+class Rejected(Exception):
     def __init__(self, reason: Reason) -> None:
         super().__init__(reason.value)
         self.reason = reason
@@ -102,11 +102,15 @@ def finish(vdafs: TaskVdafs, prep: Prepared, leader_vs: tuple, helper_vs: tuple)
     """Combine both verifier shares and run ``verify_next``: (pine out, weight out) or Rejected."""
     pine, w = vdafs.pine, vdafs.weight
     try:
-        lp = leader_vs[0] if not isinstance(leader_vs[0], bytes) else pine.decode_verifier_share(
+        lp = (
             leader_vs[0]
+            if not isinstance(leader_vs[0], bytes)
+            else pine.decode_verifier_share(leader_vs[0])
         )
-        hp = helper_vs[0] if not isinstance(helper_vs[0], bytes) else pine.decode_verifier_share(
+        hp = (
             helper_vs[0]
+            if not isinstance(helper_vs[0], bytes)
+            else pine.decode_verifier_share(helper_vs[0])
         )
         msg = pine.verifier_shares_to_message(None, [lp, hp])
         pine_out = pine.verify_next(prep.pine_state, msg)
@@ -189,7 +193,9 @@ class HelperCore:
         except Rejected as rej:
             self.store.drop_pending(md.task_id, md.round, rid)
             return VerifyResult(rid, rej.reason)
-        self.store.put_pending(md.task_id, md.round, rid, encode_out_share(self.vdafs, pine_out, w_out))
+        self.store.put_pending(
+            md.task_id, md.round, rid, encode_out_share(self.vdafs, pine_out, w_out)
+        )
         return VerifyResult(
             rid,
             None,

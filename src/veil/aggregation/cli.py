@@ -22,11 +22,15 @@ def load_helper_identity(path: Path):
 
 @app.command("serve")
 def serve(
-    identity: Path = typer.Option(..., "--identity", help="identity file with the Helper's x25519 key"),
-    config: Path = typer.Option(..., "--config", help="consortium.toml"),
+    identity: Path = typer.Option(  # noqa: B008
+        ..., "--identity", help="identity file with the Helper's x25519 key"
+    ),
+    config: Path = typer.Option(..., "--config", help="consortium.toml"),  # noqa: B008
     host: str = typer.Option("127.0.0.1", "--host"),
     port: int = typer.Option(8810, "--port"),
-    db: Path = typer.Option(None, "--db", help="SQLite state (default: helper-<task>.sqlite beside the config)"),
+    db: Path = typer.Option(  # noqa: B008
+        None, "--db", help="SQLite state (default: helper-<task>.sqlite beside the config)"
+    ),
 ) -> None:
     """Serve the Helper on HOST:PORT (loopback only)."""
     import uvicorn

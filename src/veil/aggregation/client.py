@@ -63,9 +63,7 @@ class ClientTimings:
 class ReportBuilder:
     """One enrolled client: ``build(round, delta, weight) -> Report``."""
 
-    def __init__(
-        self, cfg: ConsortiumConfig, client_id: str, signing_key: Ed25519Identity
-    ) -> None:
+    def __init__(self, cfg: ConsortiumConfig, client_id: str, signing_key: Ed25519Identity) -> None:
         self.cfg = cfg
         self.client_id = client_id
         self.key = signing_key

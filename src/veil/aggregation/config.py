@@ -89,10 +89,11 @@ class ConsortiumConfig:
         for cid in self.clients:
             if not _CLIENT_ID.match(cid):
                 raise ConfigError(f"client id {cid!r} must match [A-Za-z0-9_.-]{{1,64}}")
-        if not self.helper_endpoint.startswith(("http://127.0.0.1", "http://localhost")):
-            # The demo and tests run on loopback only; a deployment fronts the Helper with TLS.
-            if not self.helper_endpoint.startswith("https://"):
-                raise ConfigError("helper.endpoint must be https:// or http://127.0.0.1")
+        # The demo and tests run on loopback only; a deployment fronts the Helper with TLS.
+        if not self.helper_endpoint.startswith(
+            ("http://127.0.0.1", "http://localhost", "https://")
+        ):
+            raise ConfigError("helper.endpoint must be https:// or http://127.0.0.1")
 
     # ----- TOML -------------------------------------------------------------------------------
     @classmethod

@@ -91,8 +91,9 @@ class VerifiedAggregator:
         for item in reports:
             try:
                 rep = self._check(item, rnd, clients_seen)
-                preps.append((rep, prepare(self.vdafs, 0, self.identity, rep.metadata,
-                                           rep.leader_share, vk)))
+                preps.append(
+                    (rep, prepare(self.vdafs, 0, self.identity, rep.metadata, rep.leader_share, vk))
+                )
             except Rejected as rej:
                 rejected.append((_client_of(item), rej.reason.value))
         t_leader = time.perf_counter()
@@ -134,8 +135,9 @@ class VerifiedAggregator:
                 except Rejected as rej:
                     rejected.append((client, rej.reason.value))
                     continue
-                outs.append((client, rep.metadata.report_id,
-                             encode_out_share(self.vdafs, pine_out, w_out)))
+                outs.append(
+                    (client, rep.metadata.report_id, encode_out_share(self.vdafs, pine_out, w_out))
+                )
         t_verify = time.perf_counter()
         if len(outs) < self.cfg.min_reports:
             raise ProtocolError(
@@ -146,7 +148,9 @@ class VerifiedAggregator:
         body = CollectRequest(self.cfg.task_id, rnd, ids, checksum(ids)).encode()
         helper_share = self.helper.collect(body)
         helper_bytes += len(body) + len(helper_share)
-        own = noised_share(self.cfg, self.vdafs, aggregate_out_shares(self.vdafs, (o for *_, o in outs)))
+        own = noised_share(
+            self.cfg, self.vdafs, aggregate_out_shares(self.vdafs, (o for *_, o in outs))
+        )
         aggregate, total_weight = self._unshard(own, helper_share)
         self.store.mark_collected(self.cfg.task_id, rnd)
         self._round_vk.pop(rnd, None)

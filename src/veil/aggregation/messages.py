@@ -9,12 +9,12 @@ import base64
 import hashlib
 import json
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 from veil.errors import FormatError
 
 
-class Reason(str, Enum):
+class Reason(StrEnum):
     """Why a report was rejected (docs/protocol.md §5.1). Never carries report contents."""
 
     MALFORMED = "malformed"
@@ -91,8 +91,12 @@ class VerifyRequest:
                 "round": self.round,
                 "verify_key": b64e(self.verify_key_sealed),
                 "reports": [
-                    [b64e(i.metadata), b64e(i.helper_share), b64e(i.leader_pine_vs),
-                     b64e(i.leader_weight_vs)]
+                    [
+                        b64e(i.metadata),
+                        b64e(i.helper_share),
+                        b64e(i.leader_pine_vs),
+                        b64e(i.leader_weight_vs),
+                    ]
                     for i in self.items
                 ],
             }
@@ -127,8 +131,12 @@ class VerifyResult:
 def encode_verify_response(results: list[VerifyResult]) -> bytes:
     return json.dumps(
         [
-            [b64e(r.report_id), r.reason.value if r.reason else None, b64e(r.pine_vs),
-             b64e(r.weight_vs)]
+            [
+                b64e(r.report_id),
+                r.reason.value if r.reason else None,
+                b64e(r.pine_vs),
+                b64e(r.weight_vs),
+            ]
             for r in results
         ]
     ).encode()

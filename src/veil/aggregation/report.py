@@ -158,12 +158,7 @@ class PlaintextInputShare:
 
 def signed_message(md: ReportMetadata, leader_share: bytes, helper_share: bytes) -> bytes:
     """§3.3: what the client signs."""
-    return (
-        b"veil/v1/agg/report\x00"
-        + md.encode()
-        + opaque32(leader_share)
-        + opaque32(helper_share)
-    )
+    return b"veil/v1/agg/report\x00" + md.encode() + opaque32(leader_share) + opaque32(helper_share)
 
 
 def share_info(md: ReportMetadata, role: int) -> bytes:

@@ -107,6 +107,8 @@ class HttpHelper:
                 last = f"HTTP {resp.status_code}"
                 continue
             if resp.status_code != 200:
-                raise ProtocolError(f"the Helper refused {path}: HTTP {resp.status_code} {resp.text[:200]}")
+                raise ProtocolError(
+                    f"the Helper refused {path}: HTTP {resp.status_code} {resp.text[:200]}"
+                )
             return resp.content
         raise ProtocolError(f"the Helper is unreachable after {self.attempts} attempts ({last})")
