@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -16,73 +15,23 @@ from tests.aggregation.conftest import make_consortium
 
 from veil.aggregation.adversary import Attack, hostile_report
 from veil.aggregation.leader import VerifiedAggregator
+from veil.aggregation.process import HelperProcess as _HelperProcess
+from veil.aggregation.process import free_port
 from veil.aggregation.transport import HttpHelper, auth_header
-from veil.crypto.keys import identity_file_text
 from veil.errors import ProtocolError
 
 pytestmark = pytest.mark.e2e
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class HelperProcess:
+class HelperProcess(_HelperProcess):
     def __init__(self, tmp: Path, con, port: int) -> None:
-        self.tmp, self.con, self.port = tmp, con, port
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        ident = self.tmp / "helper.key"
-        ident.write_text(identity_file_text(self.con.helper_hpke))
-        cfg = self.tmp / "consortium.toml"
-        cfg.write_text(self.con.cfg.to_toml())
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "veil.cli",
-                "helper",
-                "serve",
-                "--identity",
-                str(ident),
-                "--config",
-                str(cfg),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--db",
-                str(self.tmp / "helper.sqlite"),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(self.proc.stderr.read().decode())
-            try:
-                if (
-                    httpx.get(f"http://127.0.0.1:{self.port}/v1/health", timeout=1).status_code
-                    == 200
-                ):
-                    return
-            except httpx.TransportError:
-                time.sleep(0.1)
-        raise RuntimeError("helper did not start")
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=10)
+        super().__init__(tmp, con.cfg, con.helper_hpke, port)
+        self.con = con
 
 
 @pytest.fixture
 def helper(tmp_path):
-    port = _free_port()
+    port = free_port()
     con = make_consortium(n_clients=4, helper_endpoint=f"http://127.0.0.1:{port}", min_reports=2)
     hp = HelperProcess(tmp_path, con, port)
     hp.start()
