@@ -134,6 +134,7 @@ def main() -> None:
         {
             "bench": "agg",
             "rows": rows,
+            "many_clients": many,
             "targets": TARGETS,
             "meets_targets_at_largest": meets,
             "baseline": "plain FedAvg weighted mean of float32 updates, same run",
