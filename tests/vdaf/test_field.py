@@ -115,3 +115,17 @@ def test_products_at_limb_boundaries(F):
         )
     )
     assert sq == [x * y % p for x in special for y in special]
+
+
+@pytest.mark.parametrize("F", FIELDS, ids=lambda f: f.__name__)
+def test_vec_from_numpy_integer_arrays(F):
+    import numpy as np
+
+    p = F.MODULUS
+    a = np.array([0, 1, -1, -5, 2**62, -(2**63), 2**63 - 1], dtype=np.int64)
+    assert F.to_ints(F.vec(a)) == [int(x) % p for x in a]
+    b = np.array([0, 2**64 - 1, 7], dtype=np.uint64)
+    assert F.to_ints(F.vec(b)) == [int(x) % p for x in b]
+    assert F.to_ints(F.vec(np.array([True, False]))) == [1, 0]
+    assert F.to_ints(F.vec(np.array([-3, 4], dtype=np.int8))) == [p - 3, 4]
+    assert F.vec(a.reshape(7, 1)).shape[:2] == (7, 1)

@@ -128,3 +128,17 @@ def test_gadgets_vectorised():
     x = F.vec([[0], [1], [2], [3]])
     assert F.to_ints(pe.eval(F, x)) == [0, 0, 0, 6]
     assert np.array_equal(Mul().eval(F, F.vec([[3, 4]])), F.vec([12]))
+
+
+@pytest.mark.parametrize("F", [Field64, Field128], ids=lambda f: f.__name__)
+def test_eval_columns_matches_eval(F):
+    rng = random.Random(9)
+    for g in (
+        Mul(),
+        PolyEval([3, 0, -1, 5]),
+        ParallelSum(Mul(), 3),
+        ParallelSum(PolyEval([1, 1]), 2),
+    ):
+        inp = _rand_vec(F, 7 * g.ARITY, rng).reshape((7, g.ARITY, *F.elem_shape()))
+        cols = np.ascontiguousarray(np.swapaxes(inp, 0, 1))
+        assert F.to_ints(g.eval_columns(F, cols)) == F.to_ints(g.eval(F, inp))

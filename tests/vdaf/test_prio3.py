@@ -6,6 +6,8 @@ import secrets
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from veil.errors import VdafEncodingError, VdafError, VerificationFailed
 from veil.vdaf.field import Field64
@@ -157,3 +159,25 @@ def test_invalid_parameters():
         Prio3Count(1)
     with pytest.raises(ValueError):
         Prio3MultihotCountVec(2, 4, 5, 2)
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    st.integers(2, 4),
+    st.lists(st.lists(st.integers(0, 20), min_size=4, max_size=4), min_size=1, max_size=3),
+)
+def test_sumvec_aggregate_is_the_sum(shares, measurements):
+    v = Prio3SumVec(shares, 4, 20, 3)
+    assert run(v, measurements) == [sum(col) for col in zip(*measurements, strict=True)]
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.integers(2, 4), st.integers(0, 2**20))
+def test_input_shares_sum_to_the_encoded_measurement(shares, m):
+    v = Prio3Sum(shares, 2**20)
+    nonce = secrets.token_bytes(16)
+    _pub, input_shares = v.shard(CTX, m, nonce, secrets.token_bytes(v.RAND_SIZE))
+    total = input_shares[0].meas_share
+    for j in range(1, shares):
+        total = v.field.add(total, v.helper_meas_share(CTX, j, input_shares[j].k_share))
+    assert v.field.to_ints(total) == v.field.to_ints(v.flp.encode(m))

@@ -177,3 +177,12 @@ def test_more_aggregators_than_the_official_files(tmp_path):
     path.write_text(json.dumps(data))
     res = vectors.run_file(path)
     assert res.ok, res.detail
+
+
+def test_negative_vectors_fail_with_verification_failed(vdaf_vectors):
+    bad = sorted(vdaf_vectors.glob("Prio3Count_bad_*.json"))
+    assert len(bad) == 4
+    for path in bad:
+        res = vectors.run_file(path)
+        assert res.ok, res.detail
+        assert "verifier_shares_to_message rejected with VerificationFailed" in res.detail

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
@@ -87,6 +88,26 @@ def generate_identity(kind: str = "x25519") -> Identity:
     raise KeyFormatError(f"unknown key type {kind!r}; choose one of {', '.join(_KEYGEN_TYPES)}")
 
 
+# the pyca key classes a PEM/OpenSSH file may hold, and the veil class that wraps each
+_PUBLIC_WRAPPERS: tuple[tuple[type, type], ...] = (
+    (rsa.RSAPublicKey, RSARecipient),
+    (ed25519.Ed25519PublicKey, Ed25519PublicKey),
+    (x25519.X25519PublicKey, X25519Recipient),
+)
+_PRIVATE_WRAPPERS: tuple[tuple[type, type], ...] = (
+    (rsa.RSAPrivateKey, RSAIdentity),
+    (ed25519.Ed25519PrivateKey, Ed25519Identity),
+    (x25519.X25519PrivateKey, X25519Identity),
+)
+
+
+def _wrap(key: object, table: tuple[tuple[type, type], ...]) -> Any:
+    for pyca_class, veil_class in table:
+        if isinstance(key, pyca_class):
+            return veil_class(key)
+    raise KeyFormatError(f"unsupported key type {type(key).__name__}")
+
+
 def _public_from_pem_or_ssh(data: bytes) -> Recipient:
     text = data.strip()
     try:
@@ -98,13 +119,7 @@ def _public_from_pem_or_ssh(data: bytes) -> Recipient:
             key = serialization.load_pem_public_key(text)
     except (ValueError, UnsupportedAlgorithm) as exc:
         raise KeyFormatError("could not parse the public key (PEM or OpenSSH expected)") from exc
-    if isinstance(key, rsa.RSAPublicKey):
-        return RSARecipient(key)
-    if isinstance(key, ed25519.Ed25519PublicKey):
-        return Ed25519PublicKey(key)
-    if isinstance(key, x25519.X25519PublicKey):
-        return X25519Recipient(key)
-    raise KeyFormatError(f"unsupported public key type {type(key).__name__}")
+    return _wrap(key, _PUBLIC_WRAPPERS)
 
 
 def parse_recipient(text: str) -> Recipient:
@@ -149,13 +164,7 @@ def _identity_from_pem(data: bytes) -> Identity:
             key = serialization.load_pem_private_key(data, password=None)
     except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
         raise KeyFormatError("could not parse the private key (unencrypted PEM/OpenSSH)") from exc
-    if isinstance(key, rsa.RSAPrivateKey):
-        return RSAIdentity(key)
-    if isinstance(key, ed25519.Ed25519PrivateKey):
-        return Ed25519Identity(key)
-    if isinstance(key, x25519.X25519PrivateKey):
-        return X25519Identity(key)
-    raise KeyFormatError(f"unsupported private key type {type(key).__name__}")
+    return _wrap(key, _PRIVATE_WRAPPERS)
 
 
 def parse_identities(text: str) -> list[Identity]:

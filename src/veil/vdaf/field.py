@@ -75,10 +75,8 @@ class Field:
     @classmethod
     def vec(cls, values: Any) -> Vec:
         """Vector from Python ints (reduced mod p; negatives allowed) or a numpy array."""
-        if isinstance(values, np.ndarray) and values.dtype == np.uint64 and cls.LIMBS == 1:
-            if values.size and int(values.max()) >= cls.MODULUS:
-                return values % np.uint64(cls.MODULUS)
-            return values.copy()
+        if isinstance(values, np.ndarray) and values.dtype.kind in "iub" and values.itemsize <= 8:
+            return cls._vec_from_int_array(values)
         ints = [int(x) % cls.MODULUS for x in np.asarray(values, dtype=object).ravel()]
         shape = np.shape(values)
         if cls.LIMBS == 1:
@@ -88,6 +86,27 @@ class Field:
             arr[:, 0] = [x & 0xFFFFFFFFFFFFFFFF for x in ints]
             arr[:, 1] = [x >> 64 for x in ints]
         return arr.reshape((*shape, 2))
+
+    @classmethod
+    def _vec_from_int_array(cls, values: np.ndarray) -> Vec:
+        """Fast path of :meth:`vec` for numpy integer arrays (no Python loop)."""
+        if values.dtype.kind == "i":
+            neg = values < 0
+            signed = values.astype(np.int64)
+            mag = np.where(neg, -signed, signed).astype(np.uint64)  # -(-2^63) -> 2^63
+        else:
+            neg = None
+            mag = values.astype(np.uint64)
+        if cls.LIMBS == 1:
+            pos = mag % np.uint64(cls.MODULUS)
+        else:
+            pos = np.zeros((*mag.shape, 2), dtype=np.uint64)
+            pos[..., 0] = mag
+        if neg is None or not neg.any():
+            return pos
+        negated = cls.neg(pos)
+        mask = neg if cls.LIMBS == 1 else neg[..., None]
+        return np.where(mask, negated, pos)
 
     @classmethod
     def elem(cls, x: int) -> Vec:
@@ -104,7 +123,9 @@ class Field:
         if cls.LIMBS == 1:
             return [int(x) for x in v.ravel()]
         flat = v.reshape(-1, 2)
-        return [int(lo) | (int(hi) << 64) for lo, hi in flat.tolist()]
+        lo = flat[:, 0].astype(object)
+        hi = flat[:, 1].astype(object)
+        return ((hi << 64) | lo).tolist()
 
     @classmethod
     def to_int(cls, x: Vec) -> int:
@@ -405,13 +426,11 @@ class _SmallField(Field):
 
     @classmethod
     def add(cls, a: Vec, b: Vec) -> Vec:
-        s = np.add(a, b, dtype=np.uint64)
-        p = np.uint64(cls.MODULUS)
-        return s - np.where(s >= p, p, np.uint64(0))
+        return _k().addmod(a, b, np.uint64(cls.MODULUS))
 
     @classmethod
     def sub(cls, a: Vec, b: Vec) -> Vec:
-        return cls.add(a, np.uint64(cls.MODULUS) - np.asarray(b, dtype=np.uint64))
+        return _k().submod(a, b, np.uint64(cls.MODULUS))
 
     @classmethod
     def mul(cls, a: Vec, b: Vec) -> Vec:
@@ -426,6 +445,7 @@ class Field32(_SmallField):
     ENCODED_SIZE = 4
     GEN_ORDER = 2**20
     GEN = 3925978153
+    NTT_KERNEL = "ntt32"
 
 
 class Field40(_SmallField):
@@ -435,6 +455,7 @@ class Field40(_SmallField):
     ENCODED_SIZE = 5
     GEN_ORDER = 2**20
     GEN = pow(7, 1048555, 2**20 * 1048555 + 1)
+    NTT_KERNEL = "ntt40"
 
 
 class Field64(Field):

@@ -252,7 +252,7 @@ class FlpBBCGGI19:
             m = next_power_of_2(glen)
             # wire polynomials at all m-th roots of unity, then the gadget point-wise
             ext = _extend(F, rec.w, m)
-            vals = g.eval(F, np.swapaxes(ext, 0, 1))
+            vals = g.eval_columns(F, ext)
             parts.append(rec.w[:, 0])
             if self.encoding is ProofEncoding.LAGRANGE:
                 parts.append(vals[:glen])

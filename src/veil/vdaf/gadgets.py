@@ -2,7 +2,8 @@
 
 A gadget is evaluated on a *batch* of calls at once: ``eval(field, inp)`` takes
 ``inp`` of shape ``(k, ARITY)`` (+ the limb axis for Field128) and returns shape
-``(k,)`` (+ limb axis). The FLP obtains the gadget polynomial by evaluating the same
+``(k,)`` (+ limb axis); ``eval_columns(field, cols)`` does the same on ``(ARITY, k)``.
+The FLP obtains the gadget polynomial by evaluating the same
 function point-wise on the wire polynomials' values at enough roots of unity, so a
 gadget needs nothing but a vectorised ``eval`` (and ``ARITY``/``DEGREE``).
 """
@@ -10,6 +11,8 @@ gadget needs nothing but a vectorised ``eval`` (and ``ARITY``/``DEGREE``).
 from __future__ import annotations
 
 from collections.abc import Sequence
+
+import numpy as np
 
 from veil.vdaf.field import Field, Vec
 
@@ -23,6 +26,11 @@ class Gadget:
     def eval(self, field: type[Field], inp: Vec) -> Vec:
         raise NotImplementedError
 
+    def eval_columns(self, field: type[Field], cols: Vec) -> Vec:
+        """The same on wire-major input ``(ARITY, k)`` (the prover's layout); override
+        to avoid the transpose copy."""
+        return self.eval(field, np.swapaxes(cols, 0, 1))
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(arity={self.ARITY}, degree={self.DEGREE})"
 
@@ -35,6 +43,9 @@ class Mul(Gadget):
 
     def eval(self, field: type[Field], inp: Vec) -> Vec:
         return field.mul(inp[:, 0], inp[:, 1])
+
+    def eval_columns(self, field: type[Field], cols: Vec) -> Vec:
+        return field.mul(cols[0], cols[1])
 
 
 class PolyEval(Gadget):
@@ -55,7 +66,10 @@ class PolyEval(Gadget):
         self.DEGREE = len(coeffs) - 1
 
     def eval(self, field: type[Field], inp: Vec) -> Vec:
-        x = inp[:, 0]
+        return self.eval_columns(field, np.swapaxes(inp, 0, 1))
+
+    def eval_columns(self, field: type[Field], cols: Vec) -> Vec:
+        x = cols[0]
         acc = field.zeros(field.length(x))
         acc[...] = field.elem(self.coeffs[-1])
         for c in reversed(self.coeffs[:-1]):
@@ -80,3 +94,8 @@ class ParallelSum(Gadget):
         flat = inp.reshape((k * self.count, sub_arity, *field.elem_shape()))
         out = self.subcircuit.eval(field, flat)
         return field.sum(out.reshape((k, self.count, *field.elem_shape())), axis=1)
+
+    def eval_columns(self, field: type[Field], cols: Vec) -> Vec:
+        if isinstance(self.subcircuit, Mul):  # Σ_j x_2j · x_2j+1, no transpose
+            return field.sum(field.mul(cols[0::2], cols[1::2]), axis=0)
+        return super().eval_columns(field, cols)

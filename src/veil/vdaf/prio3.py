@@ -31,7 +31,7 @@ input, :class:`~veil.errors.VerificationFailed` for a rejected report (proof che
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import hmac
 from typing import Any
 
 import numpy as np
@@ -40,6 +40,14 @@ from veil.errors import VdafEncodingError, VdafError, VerificationFailed
 from veil.vdaf import circuits
 from veil.vdaf.field import Field, Field64, Field128, Vec
 from veil.vdaf.flp import FlpBBCGGI19, ProofEncoding
+from veil.vdaf.prio3_codec import (
+    Prio3Codec,
+    Prio3HelperShare,
+    Prio3InputShare,
+    Prio3LeaderShare,
+    Prio3VerifierShare,
+    Prio3VerifyState,
+)
 from veil.vdaf.xof import Xof, XofTurboShake128
 
 #: the draft's domain-separation version byte (draft-18 through -20)
@@ -64,42 +72,7 @@ def format_dst(algo_class: int, algo: int, usage: int) -> bytes:
     )
 
 
-@dataclass(frozen=True)
-class Prio3LeaderShare:
-    """The Leader's input share: measurement share, proof share(s), optional blind."""
-
-    meas_share: Vec
-    proofs_share: Vec
-    k_blind: bytes | None
-
-
-@dataclass(frozen=True)
-class Prio3HelperShare:
-    """A Helper's input share: the seed its shares expand from, optional blind."""
-
-    k_share: bytes
-    k_blind: bytes | None
-
-
-Prio3InputShare = Prio3LeaderShare | Prio3HelperShare
-
-
-@dataclass
-class Prio3VerifyState:
-    """An Aggregator's state between ``verify_init`` and ``verify_next`` (single use)."""
-
-    out_share: Vec
-    k_corrected_joint_rand: bytes | None
-    used: bool = field(default=False, repr=False)
-
-
-@dataclass(frozen=True)
-class Prio3VerifierShare:
-    verifiers_share: Vec
-    k_joint_rand_part: bytes | None
-
-
-class Prio3:
+class Prio3(Prio3Codec):
     """Generic Prio3 over an FLP and an XOF (§7.1). Use the named instances below."""
 
     NONCE_SIZE = 16
@@ -131,10 +104,6 @@ class Prio3:
     # ----- auxiliary functions (§7.2.6) -----------------------------------------------
     def domain_separation_tag(self, usage: int, ctx: bytes) -> bytes:
         return format_dst(0, self.ID, usage) + ctx
-
-    @property
-    def _jr(self) -> bool:
-        return self.flp.JOINT_RAND_LEN > 0
 
     def helper_meas_share(self, ctx: bytes, agg_id: int, k_share: bytes) -> Vec:
         return self.xof.expand_into_vec(
@@ -433,98 +402,8 @@ class Prio3:
     def unshard(self, agg_param: None, agg_shares: list[Vec], num_measurements: int) -> Any:
         return self.flp.decode(self.merge(agg_param, agg_shares), num_measurements)
 
-    # ----- encodings (§7.2.7) --------------------------------------------------------
-    def encode_public_share(self, public_share: list[bytes] | None) -> bytes:
-        return b"".join(public_share) if public_share else b""
-
-    def decode_public_share(self, encoded: bytes) -> list[bytes] | None:
-        size = self.xof.SEED_SIZE
-        if not self._jr:
-            if encoded:
-                raise VdafEncodingError("public share must be empty", operation="verify_init")
-            return None
-        if len(encoded) != size * self.SHARES:
-            raise VdafEncodingError("public share has the wrong length", operation="verify_init")
-        return [encoded[i : i + size] for i in range(0, len(encoded), size)]
-
-    def encode_input_share(self, input_share: Prio3InputShare) -> bytes:
-        blind = input_share.k_blind or b""
-        if isinstance(input_share, Prio3LeaderShare):
-            F = self.field
-            return (
-                F.encode_vec(input_share.meas_share)
-                + F.encode_vec(input_share.proofs_share)
-                + blind
-            )
-        return input_share.k_share + blind
-
-    def decode_input_share(self, agg_id: int, encoded: bytes) -> Prio3InputShare:
-        op = "verify_init"
-        F, size, seed = self.field, self.field.ENCODED_SIZE, self.xof.SEED_SIZE
-        blind_len = seed if self._jr else 0
-        if agg_id == 0:
-            meas_len = self.flp.MEAS_LEN * size
-            proofs_len = self.flp.PROOF_LEN * self.PROOFS * size
-            if len(encoded) != meas_len + proofs_len + blind_len:
-                raise VdafEncodingError("Leader input share has the wrong length", operation=op)
-            meas = F.decode_vec(encoded[:meas_len], operation=op)
-            proofs = F.decode_vec(encoded[meas_len : meas_len + proofs_len], operation=op)
-            blind = encoded[meas_len + proofs_len :] if self._jr else None
-            return Prio3LeaderShare(meas, proofs, blind)
-        if len(encoded) != seed + blind_len:
-            raise VdafEncodingError("Helper input share has the wrong length", operation=op)
-        return Prio3HelperShare(encoded[:seed], encoded[seed:] if self._jr else None)
-
-    def encode_verifier_share(self, verifier_share: Prio3VerifierShare) -> bytes:
-        return self.field.encode_vec(verifier_share.verifiers_share) + (
-            verifier_share.k_joint_rand_part or b""
-        )
-
-    def decode_verifier_share(self, verify_state: Any, encoded: bytes) -> Prio3VerifierShare:
-        op = "verifier_shares_to_message"
-        vlen = self.flp.VERIFIER_LEN * self.PROOFS * self.field.ENCODED_SIZE
-        seed = self.xof.SEED_SIZE if self._jr else 0
-        if len(encoded) != vlen + seed:
-            raise VdafEncodingError("verifier share has the wrong length", operation=op)
-        verifiers = self.field.decode_vec(encoded[:vlen], operation=op)
-        return Prio3VerifierShare(verifiers, encoded[vlen:] if self._jr else None)
-
-    def encode_verifier_message(self, verifier_message: bytes | None) -> bytes:
-        return verifier_message or b""
-
-    def decode_verifier_message(self, verify_state: Any, encoded: bytes) -> bytes | None:
-        if not self._jr:
-            if encoded:
-                raise VdafEncodingError("verifier message must be empty", operation="verify_next")
-            return None
-        if len(encoded) != self.xof.SEED_SIZE:
-            raise VdafEncodingError(
-                "verifier message has the wrong length", operation="verify_next"
-            )
-        return encoded
-
-    def encode_agg_share(self, agg_share: Vec) -> bytes:
-        return self.field.encode_vec(agg_share)
-
-    def decode_agg_share(self, agg_param: None, encoded: bytes) -> Vec:
-        v = self.field.decode_vec(encoded, operation="unshard")
-        if self.field.length(v) != self.flp.OUTPUT_LEN:
-            raise VdafEncodingError("aggregate share has the wrong length", operation="unshard")
-        return v
-
-    def encode_out_share(self, out_share: Vec) -> bytes:
-        return self.field.encode_vec(out_share)
-
-    def decode_out_share(self, agg_param: None, encoded: bytes) -> Vec:
-        v = self.field.decode_vec(encoded, operation="aggregate")
-        if self.field.length(v) != self.flp.OUTPUT_LEN:
-            raise VdafEncodingError("output share has the wrong length", operation="aggregate")
-        return v
-
 
 def _ct_eq(a: bytes, b: bytes) -> bool:
-    import hmac
-
     return hmac.compare_digest(a, b)
 
 

@@ -10,8 +10,9 @@ runs it. Extend it from another module::
     vectors.register("Pine", run_pine_file)   # handler(variant, data) -> ops run
 
 A handler raises :class:`VectorMismatch` (or any exception) when the file does not
-pass and returns the number of checks it made. Modules named in :data:`PLUGINS`
-are imported (if present) before the first dispatch so that they can register.
+pass and returns the number of checks it made (or a one-line summary). Modules named
+in :data:`PLUGINS` are imported (if present) before the first dispatch so that they
+can register.
 Nothing here knows the names or contents of particular files.
 """
 
@@ -38,7 +39,7 @@ from veil.vdaf.prio3 import (
 )
 from veil.vdaf.xof import Xof, XofFixedKeyAes128, XofTurboShake128
 
-Handler = Callable[[str, dict[str, Any]], int]
+Handler = Callable[[str, dict[str, Any]], "int | str"]
 
 #: modules imported before dispatch so they can call :func:`register`
 PLUGINS: list[str] = ["veil.vdaf.pine"]
@@ -99,7 +100,7 @@ def run_file(path: Path) -> FileResult:
         checks = handler(variant, data)
     except Exception as exc:  # a failing file must never stop the run
         return FileResult(path, False, f"{type(exc).__name__}: {exc}")
-    return FileResult(path, True, f"{checks} checks")
+    return FileResult(path, True, checks if isinstance(checks, str) else f"{checks} checks")
 
 
 def collect(dirs: Iterable[Path]) -> list[Path]:
@@ -269,12 +270,13 @@ class _Prio3Run:
         _expect("agg_result", result, want)
 
 
-def run_prio3(variant: str, data: dict[str, Any]) -> int:
+def run_prio3(variant: str, data: dict[str, Any]) -> str:
     make = PRIO3.get(variant)
     if make is None:
         raise VectorMismatch(f"unknown Prio3 variant {variant!r}")
     run = _Prio3Run(make(data), data)
     count = 0
+    rejected: list[str] = []
     for op in data["operations"]:
         name = op["operation"]
         idx = op.get("report_index")
@@ -293,12 +295,13 @@ def run_prio3(variant: str, data: dict[str, Any]) -> int:
                     raise VectorMismatch(
                         f"{name} raised {type(exc).__name__} naming {exc.operation!r}"
                     ) from exc
+                rejected.append(f"{name} rejected with {type(exc).__name__}")
             else:
                 raise VectorMismatch(f"{name} succeeded but the vector expects failure")
             if idx is not None:
                 run.failed_reports.add(idx)
         count += 1
-    return count
+    return "; ".join([f"{count} operations", *rejected])
 
 
 register("Xof", run_xof)

@@ -14,7 +14,6 @@ reference code ``poc/vdaf_pine.py`` and ``shared/testvectors/pine/README.md``.
 from __future__ import annotations
 
 import hmac
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -27,6 +26,16 @@ from veil.errors import (
 )
 from veil.vdaf.pine.arith import Field, Field32, Field40, Field64, Field128
 from veil.vdaf.pine.circuit import PineCircuits, wr_dot_products, wr_random_bytes
+from veil.vdaf.pine.messages import (
+    PineCodec,
+    PineHelperShare,
+    PineInputShare,
+    PineLeaderShare,
+    PinePublicShare,
+    PineVerifierMessage,
+    PineVerifierShare,
+    PineVerifyState,
+)
 from veil.vdaf.pine.params import (
     ALPHA,
     NUM_WR_CHECKS,
@@ -48,54 +57,6 @@ USAGE_JOINT_RAND_PART = 7
 USAGE_WR_JOINT_RANDOMNESS = 8
 USAGE_WR_JOINT_RAND_SEED = 9
 USAGE_WR_JOINT_RAND_PART = 10
-
-
-# ----- message types ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PinePublicShare:
-    wr_joint_rand_parts: tuple[bytes, ...]
-    vf_joint_rand_parts: tuple[bytes, ...]
-
-
-@dataclass(frozen=True)
-class PineLeaderShare:
-    meas_share: np.ndarray
-    proofs_share: np.ndarray
-    wr_joint_rand_blind: bytes
-    vf_joint_rand_blind: bytes
-
-
-@dataclass(frozen=True)
-class PineHelperShare:
-    meas_share_seed: bytes
-    proofs_share_seed: bytes
-    wr_joint_rand_blind: bytes
-    vf_joint_rand_blind: bytes
-
-
-PineInputShare = PineLeaderShare | PineHelperShare
-
-
-@dataclass(frozen=True)
-class PineVerifyState:
-    out_share: np.ndarray
-    wr_joint_rand_seed: bytes
-    vf_joint_rand_seed: bytes
-
-
-@dataclass(frozen=True)
-class PineVerifierShare:
-    verifiers_share: np.ndarray
-    wr_joint_rand_part: bytes
-    vf_joint_rand_part: bytes
-
-
-@dataclass(frozen=True)
-class PineVerifierMessage:
-    wr_joint_rand_seed: bytes
-    vf_joint_rand_seed: bytes
 
 
 def optimal_chunk_length(num_inputs: int, arity: int = 2) -> int:
@@ -123,7 +84,7 @@ def _byte(n: int) -> bytes:
 # ----- the VDAF ----------------------------------------------------------------------------------
 
 
-class Pine:
+class Pine(PineCodec):
     """PINE over a field and an XOF; use the concrete variants (:class:`Pine64`, …)."""
 
     NONCE_SIZE = 16
@@ -577,105 +538,6 @@ class Pine:
         """Sum the aggregate shares and decode the fixed-point sum to floats."""
         agg = self.merge(agg_param, agg_shares)
         return decode_fixed_point(self.field, agg, self.params.num_frac_bits)
-
-    # ----- encodings (reference ``test_vec_encode_*``) -----------------------------------------
-    def encode_public_share(self, ps: PinePublicShare) -> bytes:
-        return b"".join(ps.wr_joint_rand_parts) + b"".join(ps.vf_joint_rand_parts)
-
-    def decode_public_share(self, data: bytes) -> PinePublicShare:
-        n, S = self.SEED_SIZE, self.SHARES
-        self._check_bytes(data, 2 * S * n, "public share", "decode_public_share")
-        seeds = [data[i : i + n] for i in range(0, 2 * S * n, n)]
-        return PinePublicShare(tuple(seeds[:S]), tuple(seeds[S:]))
-
-    def encode_input_share(self, share: PineInputShare) -> bytes:
-        if isinstance(share, PineLeaderShare):
-            head = self.field.encode_vec(share.meas_share) + self.field.encode_vec(
-                share.proofs_share
-            )
-        else:
-            head = share.meas_share_seed + share.proofs_share_seed
-        return head + share.wr_joint_rand_blind + share.vf_joint_rand_blind
-
-    def decode_input_share(self, agg_id: int, data: bytes) -> PineInputShare:
-        op = "decode_input_share"
-        n = self.SEED_SIZE
-        if agg_id != 0:
-            self._check_bytes(data, 4 * n, "Helper input share", op)
-            return PineHelperShare(data[:n], data[n : 2 * n], data[2 * n : 3 * n], data[3 * n :])
-        es = self.field.ENCODED_SIZE
-        lm, lp = self.MEAS_LEN * es, self.PROOFS_LEN * es
-        self._check_bytes(data, lm + lp + 2 * n, "Leader input share", op)
-        meas = self.field.decode_vec(data[:lm], operation=op)
-        proofs = self.field.decode_vec(data[lm : lm + lp], operation=op)
-        return PineLeaderShare(meas, proofs, data[lm + lp : lm + lp + n], data[lm + lp + n :])
-
-    def encode_verifier_share(self, vs: PineVerifierShare) -> bytes:
-        return (
-            self.field.encode_vec(vs.verifiers_share)
-            + vs.wr_joint_rand_part
-            + vs.vf_joint_rand_part
-        )
-
-    def decode_verifier_share(self, data: bytes) -> PineVerifierShare:
-        op = "decode_verifier_share"
-        n = self.SEED_SIZE
-        lv = self.VERIFIERS_LEN * self.field.ENCODED_SIZE
-        self._check_bytes(data, lv + 2 * n, "verifier share", op)
-        return PineVerifierShare(
-            self.field.decode_vec(data[:lv], operation=op), data[lv : lv + n], data[lv + n :]
-        )
-
-    def encode_verifier_message(self, msg: PineVerifierMessage) -> bytes:
-        return msg.wr_joint_rand_seed + msg.vf_joint_rand_seed
-
-    def decode_verifier_message(self, data: bytes) -> PineVerifierMessage:
-        n = self.SEED_SIZE
-        self._check_bytes(data, 2 * n, "verifier message", "decode_verifier_message")
-        return PineVerifierMessage(data[:n], data[n:])
-
-    def encode_agg_share(self, agg_share: np.ndarray) -> bytes:
-        return self.field.encode_vec(agg_share)
-
-    def decode_agg_share(self, data: bytes) -> np.ndarray:
-        op = "decode_agg_share"
-        self._check_bytes(data, self.OUTPUT_LEN * self.field.ENCODED_SIZE, "aggregate share", op)
-        return self.field.decode_vec(data, operation=op)
-
-    # ----- validation helpers --------------------------------------------------------------------
-    @staticmethod
-    def _check_bytes(data: object, n: int, what: str, op: str) -> None:
-        if not isinstance(data, bytes | bytearray) or len(data) != n:
-            got = len(data) if isinstance(data, bytes | bytearray) else type(data).__name__
-            raise VdafEncodingError(f"{what} must be {n} bytes, got {got}", operation=op)
-
-    def _check_vec(self, v: object, n: int, what: str, op: str) -> None:
-        if not isinstance(v, np.ndarray) or v.ndim != 1 or len(v) != n:
-            raise VdafEncodingError(f"{what} must be a vector of {n} field elements", operation=op)
-        if v.dtype != self.field.dtype:
-            raise VdafEncodingError(
-                f"{what} has dtype {v.dtype}, expected {self.field.dtype}", operation=op
-            )
-        if self.field.fast:
-            bad = bool(np.any(v >= np.uint64(self.field.MODULUS)))
-        else:
-            bad = any(not isinstance(x, int) or not 0 <= x < self.field.MODULUS for x in v)
-        if bad:
-            raise VdafEncodingError(f"{what} has an element outside the field", operation=op)
-
-    def _check_public_share(self, ps: object, op: str) -> None:
-        if not isinstance(ps, PinePublicShare):
-            raise VdafEncodingError("not a PinePublicShare", operation=op)
-        for parts in (ps.wr_joint_rand_parts, ps.vf_joint_rand_parts):
-            if len(parts) != self.SHARES:
-                raise VdafEncodingError("public share has the wrong number of parts", operation=op)
-            for part in parts:
-                self._check_bytes(part, self.SEED_SIZE, "joint randomness part", op)
-
-    @staticmethod
-    def _check_agg_param(agg_param: object, op: str) -> None:
-        if agg_param is not None:
-            raise VdafEncodingError("PINE has no aggregation parameter (pass None)", operation=op)
 
 
 class Pine64(Pine):
