@@ -18,9 +18,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.aggregation.conftest import make_consortium
-
 from bench.common import quick, write_result
+from veil.aggregation.testing import make_consortium
 
 CLIENTS = 10
 TARGETS = {

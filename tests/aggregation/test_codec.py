@@ -27,9 +27,8 @@ from veil.aggregation.report import (
     share_info,
     vdaf_nonce,
 )
+from veil.aggregation.testing import make_consortium
 from veil.errors import ConfigError, FormatError, IntegrityError
-
-from .conftest import make_consortium
 
 CON = make_consortium(n_clients=1, dimension=16)
 REPORT = CON.builder("c0").build(5, np.linspace(-0.1, 0.1, 16), 9)

@@ -8,10 +8,9 @@ import pytest
 from veil.aggregation.adversary import EXPECTED_REASON, Attack, hostile_report
 from veil.aggregation.client import ReportBuilder, weighted_update
 from veil.aggregation.leader import finalize
+from veil.aggregation.testing import make_consortium
 from veil.crypto.signing import Ed25519Identity
 from veil.errors import ProtocolError
-
-from .conftest import make_consortium
 
 
 def _honest_reference(con, updates, weights):

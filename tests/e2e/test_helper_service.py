@@ -11,12 +11,12 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-from tests.aggregation.conftest import make_consortium
 
 from veil.aggregation.adversary import Attack, hostile_report
 from veil.aggregation.leader import VerifiedAggregator
 from veil.aggregation.process import HelperProcess as _HelperProcess
 from veil.aggregation.process import free_port
+from veil.aggregation.testing import make_consortium
 from veil.aggregation.transport import HttpHelper, auth_header
 from veil.errors import ProtocolError
 

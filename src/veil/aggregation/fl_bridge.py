@@ -36,6 +36,9 @@ from veil.crypto.keys import identity_file_text
 from veil.crypto.signing import Ed25519Identity
 from veil.errors import ConfigError, ProtocolError
 
+DEMO_CLIP_NORM = 0.3  # the finance MLP's updates measure 0.2-0.3 in L2 (docs/dp.md)
+DEMO_NOISE_MULTIPLIER = 0.05
+
 
 @dataclass
 class SecureOptions:
@@ -49,6 +52,28 @@ class SecureOptions:
     malicious: int = 0
     min_reports: int = 1
     accounting: Accounting = Accounting.RDP
+
+    @classmethod
+    def for_demo(
+        cls,
+        *,
+        malicious: int = 0,
+        target_epsilon: float | None = None,
+        delta: float = 1e-5,
+        noise_multiplier: float | None = None,
+        clip_norm: float | None = None,
+    ) -> SecureOptions:
+        """The demo's defaults (docs/dp.md, *The demo*): C = DEMO_CLIP_NORM and, unless ε or
+        z is given, z = DEMO_NOISE_MULTIPLIER."""
+        if target_epsilon is None and noise_multiplier is None:
+            noise_multiplier = DEMO_NOISE_MULTIPLIER
+        return cls(
+            clip_norm=DEMO_CLIP_NORM if clip_norm is None else clip_norm,
+            noise_multiplier=noise_multiplier,
+            target_epsilon=target_epsilon,
+            delta=delta,
+            malicious=malicious,
+        )
 
     def resolve_noise(self, rounds: int, sampling_rate: float = 1.0) -> float:
         if self.noise_multiplier is not None and self.target_epsilon is not None:
