@@ -64,3 +64,76 @@ def apply_round(
     """Verify and aggregate; the new global vector is vec + the verified mean update."""
     res = leader.aggregate_round(rnd, reports)
     return (np.asarray(vec, np.float64) + res.aggregate).astype(np.float32), res
+
+
+def verified_train_round(grid, nodes, vec, content: dict, seeds, timeout: float, leader, rnd: int):
+    """The ServerApp's train round under verified aggregation.
+
+    Sends the train messages (with ``round``), collects each node's sealed report, and runs
+    the Leader with the Helper. Returns ``(new_vec or None, accepted, rejected, bytes_up,
+    extra)``; ``new_vec`` is None when the round failed (e.g. fewer than min_reports).
+    """
+    from flwr.app import ConfigRecord, Message, MessageType, RecordDict
+
+    from veil.errors import ProtocolError
+    from veil.fl.flower_common import vector_record
+
+    msgs = [
+        Message(
+            RecordDict(
+                {
+                    "model": vector_record("global", vec),
+                    "cfg": ConfigRecord({**content, "seed": seeds[k], "round": rnd}),
+                }
+            ),
+            node,
+            MessageType.TRAIN,
+        )
+        for k, node in enumerate(nodes)
+    ]
+    replies = {m.metadata.src_node_id: m for m in grid.send_and_receive(msgs, timeout=timeout)}
+    reports, rejected = [], []
+    for node in nodes:
+        name, rep = f"node-{node}", replies.get(node)
+        if rep is None:
+            rejected.append({"client": name, "reason": f"no reply within {timeout} s"})
+        elif rep.has_error():
+            rejected.append({"client": name, "reason": f"error: {rep.error.reason}"})
+        else:
+            try:
+                reports.append(bytes(rep.content["report"]["report"]))
+            except (KeyError, TypeError) as exc:
+                rejected.append({"client": name, "reason": f"no sealed report: {exc}"})
+    bytes_up = sum(len(r) for r in reports)
+    try:
+        new, res = apply_round(leader, rnd, vec, reports)
+    except ProtocolError as exc:
+        rejected.append({"client": "*", "reason": f"round failed: {exc}"[:300]})
+        return None, [], rejected, bytes_up, {"secure": True}
+    rejected += [{"client": c, "reason": why} for c, why in res.rejected]
+    extra = {
+        "secure": True,
+        "total_weight": res.total_weight,
+        "bytes_per_client": res.bytes_per_client,
+        "time_split": {
+            "verify": round(res.timings["verify_s"], 4),
+            "aggregate": round(res.timings["aggregate_s"], 4),
+        },
+    }
+    return new, res.accepted, rejected, bytes_up, extra
+
+
+def node_train_reply(msg, node_config: dict, global_vec, upd):
+    """The ClientApp's reply under verified aggregation: the sealed report, never the update."""
+    from flwr.app import ConfigRecord, Message, MetricRecord, RecordDict
+
+    report = node_report(node_config, int(msg.content["cfg"]["round"]), global_vec, upd)
+    return Message(
+        RecordDict(
+            {
+                "report": ConfigRecord({"report": report}),
+                "metrics": MetricRecord({"loss": float(upd.loss)}),
+            }
+        ),
+        reply_to=msg,
+    )
