@@ -17,17 +17,20 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e '.[dev,fl-keras]'
 	touch $(STAMP)
 
 demo: setup
 	$(BIN)/veil demo seal --out runs/demo-seal
+	$(BIN)/veil demo finance --out runs/demo
 
 test: setup
 	$(BIN)/python -m pytest -q
 
 # age is the baseline of the sealing benchmark (Debian package); gpg ships with the base image
 bench: setup
+	$(BIN)/python -m pip install -q -e '.[fl-sim]'  # Flower's simulation runtime (Ray) for the Flower rows
 	command -v age >/dev/null || (apt-get update -qq && apt-get install -y -qq age) || echo "age unavailable: its rows are skipped"
 	$(BIN)/python -m bench
 

@@ -20,6 +20,8 @@ from rich.console import Console
 from veil.aggregation.cli import app as helper_app
 from veil.crypto import cli as crypto_cli
 from veil.errors import VeilError
+from veil.fl import cli as fl_cli
+from veil.scenarios import cli as scenarios_cli
 from veil.vdaf.cli import app as vdaf_dev_app
 from veil.zk.cli import app as zk_app
 
@@ -93,6 +95,10 @@ def version() -> None:
 app.add_typer(zk_app, name="zk")
 app.add_typer(vdaf_dev_app, name="dev")
 app.add_typer(helper_app, name="helper")
+
+
+scenarios_cli.register(demo_app)
+app.command("train")(fl_cli.train)
 
 
 @app.callback()

@@ -1,0 +1,126 @@
+"""What the Flower ServerApp and ClientApp share: message codecs and run-config parsing.
+
+Imports stay light (numpy + flwr.app only): each SuperNode starts a fresh process for every
+message, so everything heavy (torch, pandas, sklearn) is imported inside the handlers.
+
+Wire format. The ServerApp sends:
+
+* ``query`` — ConfigRecord ``cfg`` {``target``}: each node answers with its column
+  statistics (``stats``: JSON of :func:`veil.fl.preprocess.stats_to_dict`) and its inferred
+  schema (``schema``: JSON), never rows;
+* ``train`` — ArrayRecord ``model`` {``global``: float32 vector} and ConfigRecord ``cfg``
+  {``prep`` (JSON preprocessor), ``spec`` (JSON model spec), ``train`` (JSON TrainConfig),
+  ``seed``}: the node replies ArrayRecord ``update`` {``vector``} and MetricRecord
+  ``metrics`` {``num-examples``, ``loss``}.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+import veil.fl  # noqa: F401 - sets FLWR_TELEMETRY_ENABLED=0 / FLWR_DISABLE_UPDATE_CHECK=1
+
+QUERY_STATS = "query"  # MessageType.QUERY
+
+
+def vector_record(key: str, vec: np.ndarray):
+    """An ArrayRecord holding one flat float32 vector."""
+    from flwr.app import Array, ArrayRecord
+
+    return ArrayRecord({key: Array.from_numpy_ndarray(np.ascontiguousarray(vec, np.float32))})
+
+
+def vector_from(record, key: str) -> np.ndarray:
+    """The vector stored under ``key`` (numpy's non-pickle format only)."""
+    return np.asarray(record[key].numpy())
+
+
+def to_json(obj: object) -> str:
+    """Compact JSON for ConfigRecord string values."""
+    return json.dumps(obj, separators=(",", ":"))
+
+
+def load_node_table(node_config: dict):
+    """Open this node's own table: ``data-path`` (CSV, Parquet, or a sealed Parquet shard
+    with ``identity-path``), as set by ``flower-supernode --node-config``."""
+    from veil.errors import ConfigError
+
+    path = node_config.get("data-path")
+    if not path:
+        raise ConfigError("this SuperNode has no data-path in its --node-config")
+    path = Path(str(path))
+    if path.suffix == ".sealed":
+        from veil.crypto.keys import load_identities
+        from veil.fl.sealed import open_table
+
+        ident = node_config.get("identity-path")
+        if not ident:
+            raise ConfigError("a sealed data-path needs identity-path in --node-config")
+        return open_table(path, load_identities([str(ident)]))
+    from veil.fl.data import read_table
+
+    return read_table(path)
+
+
+APP_PYPROJECT = """\
+[build-system]
+requires = ["hatchling"]
+build-backend = "hatchling.build"
+
+[project]
+name = "veil-fl-app"
+version = "0.1.0"
+description = "veil's federated learning, as a Flower App (the code is the installed veil package)"
+dependencies = []
+
+[tool.hatch.build.targets.wheel]
+packages = ["."]
+
+[tool.flwr.app]
+publisher = "veil"
+
+[tool.flwr.app.components]
+serverapp = "veil.fl.server_app:app"
+clientapp = "veil.fl.client_app:app"
+
+[tool.flwr.app.config]
+{config}
+"""
+
+DEFAULT_RUN_CONFIG: dict[str, object] = {
+    "rounds": 3,
+    "min-nodes": 2,
+    "target": "Status",
+    "model": "logreg",
+    "hidden": "",
+    "strategy": "fedavg",
+    "lr": 0.05,
+    "lr-decay": 0.97,
+    "momentum": 0.9,
+    "batch-size": 32,
+    "local-steps": 10,
+    "seed": 0,
+    "timeout": 120.0,
+    "eval-data": "",
+    "out": "",
+    # a sealed checkpoint written atomically after every round, sealed to this recipient
+    "checkpoint": "",
+    "checkpoint-recipient": "",
+}
+
+
+def write_app(folder: Path, **overrides: object) -> Path:
+    """Write a Flower App folder (pyproject.toml only) for ``flwr run``."""
+    cfg = {**DEFAULT_RUN_CONFIG, **overrides}
+    unknown = set(overrides) - set(DEFAULT_RUN_CONFIG)
+    if unknown:
+        from veil.errors import ConfigError
+
+        raise ConfigError(f"unknown run-config keys {sorted(unknown)}")
+    lines = "\n".join(f"{k} = {json.dumps(v)}" for k, v in cfg.items())
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "pyproject.toml").write_text(APP_PYPROJECT.format(config=lines))
+    return folder

@@ -1,0 +1,229 @@
+"""The embedded runner: N virtual clients in one process, deterministic under a seed.
+
+It drives the engine-neutral pieces — each client's :meth:`Client.fit` (usually
+:func:`veil.fl.training.local_update`) and a strategy's ``aggregate`` — exactly as the
+Flower ServerApp does, without a network. Every update is checked before it is aggregated;
+a client that crashes, exceeds the timeout, or returns a wrong-shaped, non-finite or
+ill-counted update is left out of that round with the reason recorded, and the round goes on.
+
+Seeds: the client of index k in round r trains with ``derive_seed(seed, r, k)``, so a run
+resumed from a checkpoint after round r continues exactly as the uninterrupted run would.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Protocol
+
+import numpy as np
+
+from veil.errors import CheckpointError, ConfigError
+from veil.fl.models import ModelSpec, build_model
+from veil.fl.params import get_vector
+from veil.fl.strategies import FedAvg
+from veil.fl.training import ClientUpdate, Metrics, TrainConfig, derive_seed, local_update
+
+
+class Client(Protocol):
+    """A data holder: trains the global model on its own data, returns an update."""
+
+    name: str
+
+    def fit(self, global_vec: np.ndarray, cfg: TrainConfig, *, seed: int) -> ClientUpdate:
+        """Train locally from ``global_vec``."""
+        ...
+
+
+@dataclass
+class ArrayClient:
+    """A client whose (already decoded) data sits in memory."""
+
+    name: str
+    spec: ModelSpec
+    x: np.ndarray
+    y: np.ndarray
+
+    def fit(self, global_vec: np.ndarray, cfg: TrainConfig, *, seed: int) -> ClientUpdate:
+        """Plain local training."""
+        return local_update(self.spec, global_vec, self.x, self.y, cfg, seed=seed)
+
+
+class Checkpointer(Protocol):
+    """Persists the global state after each round (see :mod:`veil.fl.checkpoint`)."""
+
+    def save(self, state: RunState) -> None:
+        """Write the state durably."""
+        ...
+
+    def load(self) -> RunState | None:
+        """The last saved state, or None when there is none."""
+        ...
+
+
+@dataclass
+class RunConfig:
+    """How the federation runs."""
+
+    rounds: int = 10
+    seed: int = 0
+    train: TrainConfig = field(default_factory=TrainConfig)
+    client_timeout: float | None = None
+    min_clients: int = 1
+    torch_threads: int = 1
+    #: the clients' learning rate in round r is ``train.lr * lr_decay ** (r - 1)``: large
+    #: early steps, small late ones, so client drift on skewed shards fades out
+    lr_decay: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.rounds < 1 or self.min_clients < 1:
+            raise ConfigError("rounds and min_clients must be at least 1")
+        if not 0 < self.lr_decay <= 1:
+            raise ConfigError("lr_decay must be in (0, 1]")
+
+
+@dataclass
+class RunState:
+    """Everything needed to continue a run: the model, the strategy's state, the history."""
+
+    round: int
+    vector: np.ndarray
+    strategy_state: dict[str, np.ndarray]
+    history: list[dict]
+
+
+@dataclass
+class RunResult:
+    """The final global model and one record per round."""
+
+    vector: np.ndarray
+    rounds: list[dict]
+
+
+def validate_update(update: object, size: int) -> str | None:
+    """Why an update must be refused, or None when it is acceptable."""
+    if not isinstance(update, ClientUpdate):
+        return f"returned {type(update).__name__}, not a ClientUpdate"
+    vec = update.vector
+    if not isinstance(vec, np.ndarray) or vec.ndim != 1:
+        return "update is not a flat array"
+    if vec.dtype != np.float32:
+        return f"update has dtype {vec.dtype}, expected float32"
+    if vec.size != size:
+        return f"wrong shape: {vec.size} values, the model has {size}"
+    if not np.isfinite(vec).all():
+        return "update contains NaN or infinity"
+    n = update.num_examples
+    if not isinstance(n, int | np.integer) or isinstance(n, bool) or n <= 0:
+        return f"invalid sample count {n!r}"
+    return None
+
+
+def _call(client: Client, vec: np.ndarray, cfg: TrainConfig, seed: int, timeout: float | None):
+    if timeout is None:
+        return client.fit(vec.copy(), cfg, seed=seed)
+    pool = cf.ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"client-{client.name}")
+    try:
+        return pool.submit(client.fit, vec.copy(), cfg, seed=seed).result(timeout=timeout)
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)  # a hung client is abandoned
+
+
+def _collect(
+    clients: Sequence[Client], vec: np.ndarray, client_cfg: TrainConfig, cfg: RunConfig, r: int
+) -> tuple[list[tuple[str, np.ndarray, int]], list[dict], int]:
+    """Ask every client for its update; sort them into accepted and rejected (with reason)."""
+    accepted: list[tuple[str, np.ndarray, int]] = []
+    rejected: list[dict] = []
+    bytes_up = 0
+    for k, client in enumerate(clients):
+        try:
+            upd = _call(client, vec, client_cfg, derive_seed(cfg.seed, r, k), cfg.client_timeout)
+        except cf.TimeoutError:
+            rejected.append(
+                {"client": client.name, "reason": f"timed out after {cfg.client_timeout} s"}
+            )
+            continue
+        except Exception as exc:  # a crashing client must not stop the round
+            rejected.append(
+                {"client": client.name, "reason": f"crashed: {type(exc).__name__}: {exc}"}
+            )
+            continue
+        if isinstance(upd, ClientUpdate) and isinstance(upd.vector, np.ndarray):
+            bytes_up += int(upd.vector.nbytes) + 8
+        reason = validate_update(upd, vec.size)
+        if reason is not None:
+            rejected.append({"client": client.name, "reason": reason})
+        else:
+            accepted.append((client.name, upd.vector, int(upd.num_examples)))
+    return accepted, rejected, bytes_up
+
+
+def run_federated(
+    spec: ModelSpec,
+    clients: Sequence[Client],
+    strategy: FedAvg,
+    cfg: RunConfig,
+    *,
+    evaluate: Callable[[np.ndarray], Metrics] | None,
+    checkpointer: Checkpointer | None = None,
+    resume: bool = False,
+    on_round: Callable[[dict], None] | None = None,
+    initial: np.ndarray | None = None,
+) -> RunResult:
+    """Run ``cfg.rounds`` rounds of federated training; returns the final model + history.
+
+    ``initial`` replaces the PyTorch initial model (e.g. a Keras model's vector)."""
+    import torch
+
+    if not clients:
+        raise ConfigError("no clients")
+    torch.set_num_threads(cfg.torch_threads)
+    vec = get_vector(build_model(spec, seed=cfg.seed)) if initial is None else initial.copy()
+    history: list[dict] = []
+    start = 1
+    if resume:
+        if checkpointer is None:
+            raise ConfigError("--resume needs a checkpoint")
+        state = checkpointer.load()
+        if state is not None:
+            if state.vector.size != vec.size:
+                raise CheckpointError("the checkpoint does not match the model's shape")
+            vec, history, start = state.vector, list(state.history), state.round + 1
+            strategy.load_state(state.strategy_state)
+    base_cfg = strategy.client_config(cfg.train)
+    if cfg.client_timeout is not None:
+        # torch initialises lazily (≈2 s on first use); do it now, not inside a timed call
+        x0 = np.zeros((1, spec.n_features), np.float32)
+        local_update(spec, vec, x0, np.zeros(1, np.int64), base_cfg, seed=0)
+    for r in range(start, cfg.rounds + 1):
+        client_cfg = replace(base_cfg, lr=base_cfg.lr * cfg.lr_decay ** (r - 1))
+        t0 = time.perf_counter()
+        accepted, rejected, bytes_up = _collect(clients, vec, client_cfg, cfg, r)
+        if len(accepted) >= cfg.min_clients:
+            vec = strategy.aggregate(vec, [(v, n) for _, v, n in accepted])
+        else:
+            rejected.append(
+                {
+                    "client": "*",
+                    "reason": f"fewer than {cfg.min_clients} valid updates; model unchanged",
+                }
+            )
+        metrics = evaluate(vec).to_dict() if evaluate is not None else {}
+        record = {
+            "round": r,
+            "metrics": metrics,
+            "accepted": [name for name, _, _ in accepted],
+            "rejected": rejected,
+            "seconds": round(time.perf_counter() - t0, 4),
+            "bytes_up": bytes_up,
+            "bytes_down": int(vec.nbytes) * len(clients),
+        }
+        history.append(record)
+        if checkpointer is not None:
+            checkpointer.save(RunState(r, vec, strategy.state(), history))
+        if on_round is not None:
+            on_round(record)
+    return RunResult(vec, history)

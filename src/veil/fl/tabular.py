@@ -1,0 +1,133 @@
+"""``veil train`` end to end: read a table, split it into clients, federate, report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+
+from veil.errors import ConfigError, DataError
+from veil.fl.models import ModelKind
+from veil.fl.training import Optimizer, TrainConfig
+
+
+def train_table(
+    data: Path,
+    target: str,
+    *,
+    partition_by: str | None = None,
+    clients: int = 5,
+    partition: str = "iid",
+    model: str = "logreg",
+    rounds: int = 20,
+    out: Path | None = None,
+    strategy: str = "fedavg",
+    seed: int = 0,
+    test_fraction: float = 0.25,
+    identity: Path | None = None,
+    resume: bool = False,
+    console: Console | None = None,
+) -> dict:
+    """The pipeline behind ``veil train``; returns the report dictionary."""
+    from veil.fl import partition as parts
+    from veil.fl.data import read_table
+    from veil.fl.pipeline import TableClient, federate, holdout
+    from veil.fl.preprocess import infer_schema
+    from veil.fl.report import build_report, plot, write_json
+    from veil.fl.runner import RunConfig
+    from veil.fl.strategies import make_strategy
+    from veil.scenarios.consortium import default_out
+    from veil.scenarios.display import comparison_table, round_table
+
+    con = console or Console()
+    try:
+        kind = ModelKind(model)
+    except ValueError as exc:
+        raise ConfigError(f"unknown model {model!r}: use logreg or mlp") from exc
+    if kind is ModelKind.CNN:
+        raise ConfigError("veil train handles tables: use --model logreg or mlp")
+    if not 0 < test_fraction < 1:
+        raise ConfigError("--test-fraction must be between 0 and 1")
+    out = Path(out) if out else default_out()
+    frame = read_table(data)
+    if partition_by is not None and partition_by not in frame.columns:
+        raise DataError(f"unknown --partition-by column {partition_by!r}")
+    if partition_by == target:
+        raise DataError("--partition-by cannot be the target column")
+    schema = infer_schema(frame, target, exclude=[partition_by] if partition_by else [])
+    if frame[target].notna().sum() == 0:
+        raise DataError(f"the target column {target!r} is empty")
+    if frame[target].dropna().astype(str).nunique() < 2:
+        raise DataError(f"the target {target!r} has a single class; need at least two")
+    train_df, test_df = holdout(frame, target, test_fraction, seed)
+    if partition_by is not None:
+        names, idx = parts.by_column(train_df[partition_by].to_numpy())
+        names = [f"{partition_by}={n}" for n in names]
+    else:
+        labels = train_df[target].astype(str).to_numpy()
+        idx = parts.split(
+            partition, labels, clients, rng=np.random.default_rng(seed + 1), min_size=1
+        )
+        names = [f"client-{k + 1}" for k in range(clients)]
+    tcs = [TableClient(n, (lambda f=train_df.iloc[i]: f)) for n, i in zip(names, idx, strict=True)]
+    ckpt = None
+    if identity is not None:
+        from veil.crypto.keys import load_identities
+        from veil.fl.checkpoint import SealedCheckpointer
+
+        ids = load_identities([identity])
+        ckpt = SealedCheckpointer(out / "checkpoint.sealed", [ids[0].recipient()], ids)
+    elif resume:
+        raise ConfigError("--resume needs --identity (the key the checkpoint is sealed to)")
+    wide = kind is ModelKind.MLP
+    cfg = RunConfig(
+        rounds=rounds,
+        seed=seed,
+        lr_decay=0.97,
+        train=TrainConfig(
+            batch_size=32, lr=0.05, optimizer=Optimizer.SGD, momentum=0.9, local_steps=10
+        ),
+    )
+    strat = make_strategy(strategy)
+    con.print(
+        f"[bold]veil train[/] {data}: {len(frame)} rows, target {target!r}, "
+        f"{len(schema.numeric)} numeric + {len(schema.categorical)} categorical columns, "
+        f"{len(tcs)} clients"
+    )
+    res = federate(
+        tcs,
+        test_df,
+        schema,
+        model=kind,
+        hidden=(32, 16) if wide else (),
+        strategy=strat,
+        cfg=cfg,
+        checkpointer=ckpt,
+        resume=resume,
+    )
+    report = build_report(
+        scenario=f"train:{Path(data).name}",
+        rounds=res.result.rounds,
+        baselines=res.baselines,
+        config={
+            "data": str(data),
+            "target": target,
+            "classes": list(res.prep.classes),
+            "features": res.prep.feature_names,
+            "clients": names,
+            "partition": f"by:{partition_by}" if partition_by else partition,
+            "strategy": strat.describe(),
+            "model": res.spec.to_dict(),
+            "train": cfg.train.to_dict(),
+            "rounds": rounds,
+            "seed": seed,
+            "test_rows": res.test_rows,
+        },
+    )
+    con.print(round_table(res.result.rounds))
+    con.print(comparison_table(report))
+    write_json(report, out / "report.json")
+    plot(report, out / "report.png")
+    con.print(f"report: {out / 'report.json'}, {out / 'report.png'}")
+    return report

@@ -1,0 +1,199 @@
+"""Engine-neutral learning logic: one client's local update and model evaluation.
+
+Both functions take and return plain numpy data (a flat float32 parameter vector, feature
+matrix, labels), so the embedded runner, the Flower ClientApp and the baselines all call the
+very same code. Training is deterministic under ``TrainConfig.seed`` + the round and client
+indices: the runner derives a per-(round, client) seed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import torch
+
+from veil.errors import ConfigError, DataError
+from veil.fl.models import ModelSpec, build_model
+from veil.fl.params import get_vector, set_vector
+
+
+class Optimizer(StrEnum):
+    """Local optimiser."""
+
+    SGD = "sgd"
+    ADAM = "adam"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Local training hyper-parameters (the same for every client in a round).
+
+    ``proximal_mu`` > 0 adds FedProx's term ``mu/2 * ||w - w_global||^2`` to the loss
+    (Li et al., MLSys 2020, eq. 2).
+    """
+
+    epochs: int = 1
+    batch_size: int = 32
+    lr: float = 0.01
+    optimizer: Optimizer = Optimizer.ADAM
+    proximal_mu: float = 0.0
+    weight_decay: float = 0.0
+    momentum: float = 0.0
+    #: when set, each round runs exactly this many mini-batches instead of ``epochs`` passes
+    #: (FedAvg's K local steps): fewer local steps means less client drift on skewed shards
+    local_steps: int | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "optimizer", Optimizer(self.optimizer))
+        if self.local_steps is not None and self.local_steps < 1:
+            raise ConfigError("local_steps must be at least 1")
+        if self.epochs < 1 or self.batch_size < 1 or not self.lr > 0 or self.proximal_mu < 0:
+            raise ConfigError("epochs, batch size and learning rate must be positive, mu >= 0")
+
+    def to_dict(self) -> dict:
+        """JSON-ready form."""
+        d = asdict(self)
+        d["optimizer"] = self.optimizer.value
+        return d
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """Evaluation of a model on held-out data."""
+
+    accuracy: float
+    auc: float
+    log_loss: float
+    n: int
+
+    def to_dict(self) -> dict:
+        """JSON-ready form."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ClientUpdate:
+    """What a client returns: its new parameters, its sample count, its mean training loss."""
+
+    vector: np.ndarray
+    num_examples: int
+    loss: float
+
+
+def derive_seed(seed: int, round_: int, client: int) -> int:
+    """A distinct, reproducible seed for each (round, client) pair."""
+    return int(np.random.SeedSequence([seed, round_, client]).generate_state(1)[0])
+
+
+def local_update(
+    spec: ModelSpec,
+    global_vec: np.ndarray,
+    x: np.ndarray,
+    y: np.ndarray,
+    cfg: TrainConfig,
+    *,
+    seed: int,
+) -> ClientUpdate:
+    """Train from ``global_vec`` on (x, y) for ``cfg.epochs`` and return the new vector."""
+    import torch
+    from torch import nn
+
+    x, y = _check_xy(spec, x, y)
+    model = build_model(spec)
+    set_vector(model, global_vec)
+    model.train()
+    params = list(model.parameters())
+    anchor = [p.detach().clone() for p in params] if cfg.proximal_mu > 0 else None
+    if cfg.optimizer is Optimizer.ADAM:
+        opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    else:
+        opt = torch.optim.SGD(
+            params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
+        )
+    loss_fn = nn.CrossEntropyLoss()
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    gen = torch.Generator().manual_seed(seed)
+    total, count = 0.0, 0
+    for idx in _batches(len(yt), cfg, gen):
+        opt.zero_grad(set_to_none=True)
+        loss = loss_fn(model(xt[idx]), yt[idx])
+        if anchor is not None:
+            prox = sum(((p - a) ** 2).sum() for p, a in zip(params, anchor, strict=True))
+            loss = loss + 0.5 * cfg.proximal_mu * prox
+        loss.backward()
+        opt.step()
+        total += float(loss.detach()) * len(idx)
+        count += len(idx)
+    return ClientUpdate(get_vector(model), len(yt), total / max(count, 1))
+
+
+def _batches(n: int, cfg: TrainConfig, gen: torch.Generator) -> Iterator[torch.Tensor]:
+    """Mini-batch indices: ``epochs`` shuffled passes, or exactly ``local_steps`` batches."""
+    import torch
+
+    steps = 0
+    for _ in range(cfg.epochs if cfg.local_steps is None else 1_000_000):
+        order = torch.randperm(n, generator=gen)
+        for start in range(0, n, cfg.batch_size):
+            if cfg.local_steps is not None and steps >= cfg.local_steps:
+                return
+            steps += 1
+            yield order[start : start + cfg.batch_size]
+
+
+def predict_proba(spec: ModelSpec, vec: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Class probabilities, shape (n, n_classes)."""
+    import torch
+
+    model = build_model(spec)
+    set_vector(model, vec)
+    model.eval()
+    with torch.no_grad():
+        logits = model(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)))
+        return torch.softmax(logits, dim=1).double().numpy()
+
+
+def evaluate(spec: ModelSpec, vec: np.ndarray, x: np.ndarray, y: np.ndarray) -> Metrics:
+    """Accuracy, ROC AUC (binary; macro one-vs-rest when multiclass) and log loss."""
+    x, y = _check_xy(spec, x, y)
+    proba = predict_proba(spec, vec, x)
+    return metrics_from_proba(proba, y, spec.n_classes)
+
+
+def metrics_from_proba(proba: np.ndarray, y: np.ndarray, n_classes: int) -> Metrics:
+    """The three metrics from predicted probabilities."""
+    from sklearn.metrics import log_loss, roc_auc_score
+
+    labels = list(range(n_classes))
+    acc = float((proba.argmax(axis=1) == y).mean())
+    present = np.unique(y)
+    if len(present) < 2:
+        auc = float("nan")  # undefined on a one-class sample
+    elif n_classes == 2:
+        auc = float(roc_auc_score(y, proba[:, 1]))
+    else:
+        p = proba / proba.sum(axis=1, keepdims=True)
+        auc = float(roc_auc_score(y, p, multi_class="ovr", average="macro", labels=labels))
+    clipped = np.clip(proba, 1e-12, 1.0)
+    ll = float(log_loss(y, clipped / clipped.sum(axis=1, keepdims=True), labels=labels))
+    return Metrics(acc, auc, ll, len(y))
+
+
+def _check_xy(spec: ModelSpec, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    y = np.ascontiguousarray(y, dtype=np.int64)
+    if x.ndim != 2 or x.shape[1] != spec.n_features:
+        raise DataError(f"features have shape {x.shape}, the model needs (n, {spec.n_features})")
+    if len(y) != len(x) or len(y) == 0:
+        raise DataError("features and labels differ in length, or there are no rows")
+    if y.min() < 0 or y.max() >= spec.n_classes:
+        raise DataError("a label is outside the model's classes")
+    if not np.isfinite(x).all():
+        raise DataError("features contain NaN or infinity")
+    return x, y
