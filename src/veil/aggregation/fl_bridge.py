@@ -37,7 +37,7 @@ from veil.crypto.signing import Ed25519Identity
 from veil.errors import ConfigError, ProtocolError
 
 DEMO_CLIP_NORM = 0.3  # the finance MLP's updates measure 0.2-0.3 in L2 (docs/dp.md)
-DEMO_NOISE_MULTIPLIER = 0.05
+DEMO_NOISE_MULTIPLIER = 0.02
 
 
 @dataclass
