@@ -28,7 +28,7 @@ def _params(hidden: tuple[int, int]) -> int:
     return 64 * a + a + a * b + b + b * 10 + 10
 
 
-def _embedded(hidden, rounds: int) -> dict:
+def _embedded(hidden, rounds: int, secure: bool = False) -> dict:
     import numpy as np
 
     from veil.fl import partition
@@ -42,9 +42,21 @@ def _embedded(hidden, rounds: int) -> dict:
     spec = ModelSpec(ModelKind.MLP, 64, 10, hidden)
     parts = partition.iid(len(y), CLIENTS, rng=np.random.default_rng(0))
     clients = [ArrayClient(f"c{k}", spec, x[p], y[p]) for k, p in enumerate(parts)]
-    res = run_federated(
-        spec, clients, FedAvg(), RunConfig(rounds=rounds, train=bench_train_config()), evaluate=None
-    )
+    sec = None
+    if secure:  # veil verified aggregation: PINE reports, Helper process, DP noise z = 1
+        from veil.aggregation.fl_bridge import LazySecureAggregation, SecureOptions
+
+        tmp = tempfile.mkdtemp(prefix="veil-bench-agg-")
+        opts = SecureOptions(clip_norm=1.0, noise_multiplier=1.0, max_weight=1000)
+        sec = LazySecureAggregation(Path(tmp), [c.name for c in clients], rounds, opts)
+    try:
+        res = run_federated(
+            spec, clients, FedAvg(), RunConfig(rounds=rounds, train=bench_train_config()),
+            evaluate=None, secure=sec,
+        )  # fmt: skip
+    finally:
+        if sec is not None:
+            sec.close()
     secs = [r["seconds"] for r in res.rounds[1:]]
     return {
         "round_seconds": statistics.median(secs),
@@ -111,6 +123,7 @@ def main() -> None:
     for label, hidden in sizes.items():
         params = _params(hidden)
         emb = _embedded(hidden, rounds)
+        verified = _embedded(hidden, rounds, secure=True)
         if have_ray:
             plain, secagg = _flower(hidden, rounds, False), _flower(hidden, rounds, True)
         else:
@@ -122,6 +135,7 @@ def main() -> None:
             ("embedded FedAvg", emb),
             ("Flower sim FedAvg", plain),
             ("Flower SecAgg+", secagg),
+            ("veil verified+DP", verified),
         ):
             ratio = (r["round_seconds"] / base) if base and "round_seconds" in r else None
             rows.append(

@@ -17,6 +17,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from veil.aggregation.cli import app as helper_app
 from veil.crypto import cli as crypto_cli
 from veil.errors import VeilError
 from veil.fl import cli as fl_cli
@@ -93,6 +94,7 @@ def version() -> None:
 
 app.add_typer(zk_app, name="zk")
 app.add_typer(vdaf_dev_app, name="dev")
+app.add_typer(helper_app, name="helper")
 
 
 scenarios_cli.register(demo_app)

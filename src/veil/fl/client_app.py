@@ -50,6 +50,10 @@ def train(msg: Message, context: Context) -> Message:
     x, y = prep.transform(load_node_table(dict(context.node_config)))
     vec = vector_from(msg.content["model"], "global")
     upd = local_update(spec, vec.astype("float32"), x, y, tcfg, seed=int(cfg["seed"]))
+    if str(context.node_config.get("consortium", "")):
+        from veil.aggregation.flower import node_train_reply
+
+        return node_train_reply(msg, dict(context.node_config), vec, upd)
     content = RecordDict(
         {
             "update": vector_record("vector", upd.vector),

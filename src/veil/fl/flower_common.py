@@ -109,6 +109,9 @@ DEFAULT_RUN_CONFIG: dict[str, object] = {
     # a sealed checkpoint written atomically after every round, sealed to this recipient
     "checkpoint": "",
     "checkpoint-recipient": "",
+    # verified aggregation (veil.aggregation.flower): sealed PINE reports, a Helper process
+    "consortium": "",
+    "leader-identity": "",
 }
 
 

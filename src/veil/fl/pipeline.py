@@ -19,7 +19,7 @@ import numpy as np
 from veil.errors import DataError
 from veil.fl.models import ModelKind, ModelSpec
 from veil.fl.preprocess import Preprocessor, Schema, TableStats, local_stats
-from veil.fl.runner import Checkpointer, RunConfig, RunResult, run_federated
+from veil.fl.runner import Checkpointer, RunConfig, RunResult, SecureRounds, run_federated
 from veil.fl.strategies import FedAvg
 from veil.fl.training import ClientUpdate, TrainConfig, evaluate, local_update
 
@@ -103,6 +103,7 @@ def federate(
     resume: bool = False,
     on_round: Callable[[dict], None] | None = None,
     baselines: bool = True,
+    secure: SecureRounds | None = None,
 ) -> PipelineResult:
     """Run steps 1-3 of the module docstring."""
     from veil.fl.baselines import compare
@@ -125,6 +126,7 @@ def federate(
         checkpointer=checkpointer,
         resume=resume,
         on_round=on_round,
+        secure=secure,
     )
     base = (
         compare(spec, [(c.name, *c.arrays()) for c in clients], cfg, ev)

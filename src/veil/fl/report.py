@@ -55,8 +55,21 @@ def plot(report: dict, path: Path) -> None:
     from matplotlib.ticker import MaxNLocator
 
     rounds = [r["round"] for r in report["rounds"]]
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), constrained_layout=True)
-    for ax, key, label in zip(axes, ("accuracy", "auc"), ("accuracy", "ROC AUC"), strict=True):
+    eps = [r.get("epsilon") for r in report["rounds"]]
+    with_eps = any(e is not None for e in eps)
+    fig, axes = plt.subplots(
+        1, 3 if with_eps else 2, figsize=(16 if with_eps else 11, 4.2), constrained_layout=True
+    )
+    if with_eps:  # verified aggregation with DP noise: ε after each round
+        ax = axes[2]
+        ax.plot(rounds, eps, "o-", ms=3, lw=2, color="C2", label="ε (client-level)")
+        ax.set_yscale("log")
+        ax.set_xlabel("round")
+        ax.set_ylabel(f"ε  (δ = {report['privacy'].get('delta')})")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="lower right")
+    for ax, key, label in zip(axes, ("accuracy", "auc"), ("accuracy", "ROC AUC"), strict=False):
         ax.plot(
             rounds,
             [r["metrics"][key] for r in report["rounds"]],

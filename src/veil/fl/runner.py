@@ -51,6 +51,16 @@ class ArrayClient:
         return local_update(self.spec, global_vec, self.x, self.y, cfg, seed=seed)
 
 
+class SecureRounds(Protocol):
+    """Verified aggregation of one round (veil.aggregation.fl_bridge.SecureAggregation)."""
+
+    def round(
+        self, rnd: int, global_vec: np.ndarray, updates: list[tuple[str, ClientUpdate]]
+    ) -> tuple[np.ndarray | None, dict]:
+        """The next model vector (None: the round failed) and fields for the round record."""
+        ...
+
+
 class Checkpointer(Protocol):
     """Persists the global state after each round (see :mod:`veil.fl.checkpoint`)."""
 
@@ -132,9 +142,17 @@ def _call(client: Client, vec: np.ndarray, cfg: TrainConfig, seed: int, timeout:
 
 
 def _collect(
-    clients: Sequence[Client], vec: np.ndarray, client_cfg: TrainConfig, cfg: RunConfig, r: int
+    clients: Sequence[Client],
+    vec: np.ndarray,
+    client_cfg: TrainConfig,
+    cfg: RunConfig,
+    r: int,
+    raw: list | None = None,
 ) -> tuple[list[tuple[str, np.ndarray, int]], list[dict], int]:
-    """Ask every client for its update; sort them into accepted and rejected (with reason)."""
+    """Ask every client for its update; sort them into accepted and rejected (with reason).
+
+    With ``raw`` (verified aggregation) the updates are appended there unchecked: the
+    aggregators check them, in zero knowledge, without seeing them."""
     accepted: list[tuple[str, np.ndarray, int]] = []
     rejected: list[dict] = []
     bytes_up = 0
@@ -150,6 +168,9 @@ def _collect(
             rejected.append(
                 {"client": client.name, "reason": f"crashed: {type(exc).__name__}: {exc}"}
             )
+            continue
+        if raw is not None:
+            raw.append((client.name, upd))
             continue
         if isinstance(upd, ClientUpdate) and isinstance(upd.vector, np.ndarray):
             bytes_up += int(upd.vector.nbytes) + 8
@@ -172,6 +193,7 @@ def run_federated(
     resume: bool = False,
     on_round: Callable[[dict], None] | None = None,
     initial: np.ndarray | None = None,
+    secure: SecureRounds | None = None,
 ) -> RunResult:
     """Run ``cfg.rounds`` rounds of federated training; returns the final model + history.
 
@@ -201,8 +223,21 @@ def run_federated(
     for r in range(start, cfg.rounds + 1):
         client_cfg = replace(base_cfg, lr=base_cfg.lr * cfg.lr_decay ** (r - 1))
         t0 = time.perf_counter()
-        accepted, rejected, bytes_up = _collect(clients, vec, client_cfg, cfg, r)
-        if len(accepted) >= cfg.min_clients:
+        raw: list | None = [] if secure is not None else None
+        accepted, rejected, bytes_up = _collect(clients, vec, client_cfg, cfg, r, raw)
+        extra: dict = {}
+        if secure is not None:  # verified aggregation (veil.aggregation.fl_bridge)
+            train_s = time.perf_counter() - t0
+            new_vec, extra = secure.round(r, vec, raw)
+            rejected += extra.pop("rejected", [])
+            accepted = [(name, None, 0) for name in extra.pop("accepted", [])]
+            bytes_up = int(extra.get("bytes_per_client", 0) * len(raw))
+            extra.setdefault("time_split", {})["train"] = round(train_s, 4)
+            if new_vec is None or len(accepted) < cfg.min_clients:
+                rejected.append({"client": "*", "reason": "no verified aggregate; model unchanged"})
+            else:
+                vec = strategy.aggregate(vec, [(new_vec, 1)])
+        elif len(accepted) >= cfg.min_clients:
             vec = strategy.aggregate(vec, [(v, n) for _, v, n in accepted])
         else:
             rejected.append(
@@ -220,6 +255,7 @@ def run_federated(
             "seconds": round(time.perf_counter() - t0, 4),
             "bytes_up": bytes_up,
             "bytes_down": int(vec.nbytes) * len(clients),
+            **extra,
         }
         history.append(record)
         if checkpointer is not None:

@@ -162,6 +162,11 @@ def main(grid: Grid, context: Context) -> None:
     ckpt = _checkpointer(str(rc["checkpoint"]), str(rc["checkpoint-recipient"]))
     vec = get_vector(build_model(spec, seed=seed))
     history = []
+    leader = None
+    if str(rc.get("consortium", "")):  # verified aggregation (veil.aggregation.flower)
+        from veil.aggregation.flower import server_leader
+
+        leader = server_leader(str(rc["consortium"]), str(rc["leader-identity"]))
     for r in range(1, rounds + 1):
         t0 = time.perf_counter()
         tcfg = replace(base, lr=base.lr * float(rc["lr-decay"]) ** (r - 1))
@@ -171,11 +176,21 @@ def main(grid: Grid, context: Context) -> None:
             "train": to_json(tcfg.to_dict()),
         }
         seeds = [derive_seed(seed, r, all_nodes.index(n)) for n in nodes]
-        accepted, rejected, updates, bytes_up = _train_round(
-            grid, nodes, vec, content, seeds, timeout
-        )
-        if updates:
-            vec = strategy.aggregate(vec, updates)
+        extra: dict = {}
+        if leader is not None:  # verified aggregation: sealed reports, never updates
+            from veil.aggregation.flower import verified_train_round
+
+            new, accepted, rejected, bytes_up, extra = verified_train_round(
+                grid, nodes, vec, content, seeds, timeout, leader, r
+            )
+            if new is not None:
+                vec = strategy.aggregate(vec, [(new, 1)])
+        else:
+            accepted, rejected, updates, bytes_up = _train_round(
+                grid, nodes, vec, content, seeds, timeout
+            )
+            if updates:
+                vec = strategy.aggregate(vec, updates)
         metrics = evaluator(vec).to_dict() if evaluator else {}
         history.append(
             {
@@ -185,6 +200,7 @@ def main(grid: Grid, context: Context) -> None:
                 "rejected": excluded + rejected,
                 "seconds": round(time.perf_counter() - t0, 4),
                 "bytes_up": bytes_up,
+                **extra,
             }
         )
         if ckpt is not None:

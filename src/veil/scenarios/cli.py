@@ -12,6 +12,39 @@ _SEED = typer.Option(0, "--seed", help="seed of the split, the initial model and
 _PART = typer.Option(None, "--partition", help="iid | dirichlet:ALPHA | quantity:ALPHA")
 _STRAT = typer.Option(None, "--strategy", help="fedavg | fedprox | fedadam")
 _ROUNDS = typer.Option(None, "--rounds", help="number of rounds (overrides --quick)")
+_SECURE = typer.Option(
+    False, "--secure", help="verified aggregation: sealed PINE reports, a Helper process, DP"
+)
+_MALICIOUS = typer.Option(0, "--malicious", help="with --secure: K banks turn hostile")
+_TARGET_EPS = typer.Option(
+    None, "--target-epsilon", help="with --secure: calibrate the DP noise to this ε"
+)
+_DELTA = typer.Option(1e-5, "--delta", help="with --secure: DP δ")
+_NOISE = typer.Option(
+    None, "--noise-multiplier", help="with --secure: DP noise z (σ = z·C); 0 turns noise off"
+)
+_CLIP = typer.Option(None, "--clip-norm", help="with --secure: L2 bound C of an update")
+
+
+def _secure_options(secure, malicious, target_epsilon, delta, noise_multiplier, clip_norm):
+    """None without --secure; otherwise veil.aggregation's options (defaults: docs/dp.md)."""
+    if not secure:
+        if malicious or target_epsilon is not None or noise_multiplier is not None:
+            raise typer.BadParameter(
+                "--malicious, --target-epsilon, --noise-multiplier need --secure"
+            )
+        return None
+    from veil.aggregation.fl_bridge import SecureOptions
+
+    return SecureOptions.for_demo(
+        malicious=malicious,
+        target_epsilon=target_epsilon,
+        delta=delta,
+        noise_multiplier=noise_multiplier,
+        clip_norm=clip_norm,
+    )
+
+
 _RESUME = typer.Option(False, "--resume", help="continue from the sealed checkpoint in --out")
 
 
@@ -27,6 +60,12 @@ def register(demo_app: typer.Typer) -> None:
         strategy: str | None = _STRAT,
         rounds: int | None = _ROUNDS,
         resume: bool = _RESUME,
+        secure: bool = _SECURE,
+        malicious: int = _MALICIOUS,
+        target_epsilon: float | None = _TARGET_EPS,
+        delta: float = _DELTA,
+        noise_multiplier: float | None = _NOISE,
+        clip_norm: float | None = _CLIP,
     ) -> None:
         """Five banks train a credit-risk model on sealed data (what `make demo` runs)."""
         from veil.scenarios import consortium, finance
@@ -40,6 +79,9 @@ def register(demo_app: typer.Typer) -> None:
             strategy=strategy,
             rounds=rounds,
             resume=resume,
+            secure=_secure_options(
+                secure, malicious, target_epsilon, delta, noise_multiplier, clip_norm
+            ),
         )
 
     @demo_app.command("medical")
@@ -51,6 +93,12 @@ def register(demo_app: typer.Typer) -> None:
         strategy: str | None = _STRAT,
         rounds: int | None = _ROUNDS,
         resume: bool = _RESUME,
+        secure: bool = _SECURE,
+        malicious: int = _MALICIOUS,
+        target_epsilon: float | None = _TARGET_EPS,
+        delta: float = _DELTA,
+        noise_multiplier: float | None = _NOISE,
+        clip_norm: float | None = _CLIP,
     ) -> None:
         """Three hospitals train a tumour classifier on sealed data."""
         from veil.scenarios import consortium, medical
@@ -64,4 +112,7 @@ def register(demo_app: typer.Typer) -> None:
             strategy=strategy,
             rounds=rounds,
             resume=resume,
+            secure=_secure_options(
+                secure, malicious, target_epsilon, delta, noise_multiplier, clip_norm
+            ),
         )

@@ -66,8 +66,13 @@ def run(
     rounds: int | None = None,
     resume: bool = False,
     console: Console | None = None,
+    secure: object | None = None,
 ) -> dict:
-    """Run the whole demo; write ``report.json`` and ``report.png`` under ``out``."""
+    """Run the whole demo; write ``report.json`` and ``report.png`` under ``out``.
+
+    ``secure`` (:class:`veil.aggregation.fl_bridge.SecureOptions`) turns on verified
+    aggregation: sealed PINE reports, a Helper process, DP noise, ``malicious`` hostile banks.
+    """
     from veil.fl.pipeline import TableClient
     from veil.fl.report import plot, write_json
 
@@ -96,10 +101,20 @@ def run(
 
         raise DataError("no institution was admitted; nothing to train")
 
-    res, strat, cfg = _train_step(
-        spec, admitted, ds, test_df, out, ids, n_rounds, seed, strategy, resume, con
-    )
+    secure_agg = _secure_step(spec, secure, out, admitted, n_rounds, con)
+    try:
+        res, strat, cfg = _train_step(
+            spec, admitted, ds, test_df, out, ids, n_rounds, seed, strategy, resume, con,
+            secure_agg,
+        )  # fmt: skip
+    finally:
+        if secure_agg is not None:
+            secure_agg.close()
     report = _build(spec, res, strat, cfg, enc, claims_rep, ds, part, quick)
+    if secure_agg is not None:
+        report["privacy"] = secure_agg.privacy()
+        report["config"]["secure"] = secure_agg.describe()
+        _secure_summary(report, con)
     con.print(
         "[bold cyan]5/6 Comparison[/] with the pooled centralised model (what the consortium "
         "avoids) and with each institution alone"
@@ -115,7 +130,46 @@ def run(
     return report
 
 
-def _train_step(spec, admitted, ds, test_df, out, ids, n_rounds, seed, strategy, resume, con):
+def _secure_step(spec, secure, out: Path, admitted, n_rounds: int, con):
+    """Verified aggregation (veil.aggregation): None unless ``--secure``."""
+    if secure is None:
+        return None
+    from dataclasses import replace
+
+    from veil.aggregation.fl_bridge import LazySecureAggregation
+
+    # the sample-count weight is range-checked up to the row bound the admission claim proved
+    secure = replace(secure, max_weight=spec.policy.rows_max)
+    con.print(
+        "  verified aggregation on: each bank's update leaves it only as a signed PINE report "
+        f"sealed to the Leader and a Helper process; {secure.malicious} hostile bank(s)"
+    )
+    return LazySecureAggregation(out / "aggregation", [c.name for c in admitted], n_rounds, secure)
+
+
+def _secure_summary(report: dict, con: Console) -> None:
+    """Rejections by reason, the exactness check (noise off), ε."""
+    from collections import Counter
+
+    rounds = report["rounds"]
+    reasons = Counter(x["reason"] for r in rounds for x in r["rejected"] if x["client"] != "*")
+    con.print(
+        "  verified aggregation: "
+        + (", ".join(f"{n}× {why}" for why, n in reasons.items()) or "no report rejected")
+    )
+    if rounds and all(r.get("aggregate_equals_honest") is True for r in rounds):
+        con.print("  noise off: every round's aggregate equals the honest banks' exactly")
+    p = report["privacy"]
+    if p.get("epsilon") is not None:
+        con.print(
+            f"  privacy: ε = {p['epsilon']:.4g} at δ = {p['delta']:g} after {len(rounds)} rounds "
+            f"({p['mechanism']}; docs/dp.md)"
+        )
+
+
+def _train_step(
+    spec, admitted, ds, test_df, out, ids, n_rounds, seed, strategy, resume, con, secure=None
+):
     """Federated training of the admitted institutions, sealed checkpoint every round."""
     from veil.fl.checkpoint import SealedCheckpointer
     from veil.fl.pipeline import federate
@@ -146,6 +200,7 @@ def _train_step(spec, admitted, ds, test_df, out, ids, n_rounds, seed, strategy,
             checkpointer=ckpt,
             resume=resume,
             on_round=on_round,
+            secure=secure,
         )
     con.print(round_table(res.result.rounds))
     con.print(

@@ -1,0 +1,100 @@
+"""``veil helper …``: run the Helper service; ``veil consortium init`` makes a demo consortium."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+app = typer.Typer(help="The verified-aggregation Helper (docs/protocol.md).", no_args_is_help=True)
+
+
+def load_helper_identity(path: Path):
+    from veil.crypto.hpke_keys import X25519Identity
+    from veil.crypto.keys import load_identities
+    from veil.errors import ConfigError
+
+    ids = [i for i in load_identities([path]) if isinstance(i, X25519Identity)]
+    if not ids:
+        raise ConfigError(f"{path} holds no x25519 identity")
+    return ids[0]
+
+
+@app.command("serve")
+def serve(
+    identity: Path = typer.Option(  # noqa: B008
+        ..., "--identity", help="identity file with the Helper's x25519 key"
+    ),
+    config: Path = typer.Option(..., "--config", help="consortium.toml"),  # noqa: B008
+    host: str = typer.Option("127.0.0.1", "--host"),
+    port: int = typer.Option(8810, "--port"),
+    db: Path = typer.Option(  # noqa: B008
+        None, "--db", help="SQLite state (default: helper-<task>.sqlite beside the config)"
+    ),
+) -> None:
+    """Serve the Helper on HOST:PORT (loopback only)."""
+    import uvicorn
+
+    from veil.aggregation.aggregator import HelperCore
+    from veil.aggregation.config import ConsortiumConfig
+    from veil.aggregation.service import create_app
+    from veil.aggregation.store import AggregatorStore
+    from veil.errors import ConfigError
+
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        raise ConfigError("the Helper binds to loopback only in this release")
+    cfg = ConsortiumConfig.load(config)
+    ident = load_helper_identity(identity)
+    db_path = db or config.parent / f"helper-{cfg.task_id.hex()[:16]}.sqlite"
+    core = HelperCore(cfg, ident, AggregatorStore(db_path, ident))
+    uvicorn.run(create_app(core), host=host, port=port, log_level="warning")
+
+
+@app.command("init")
+def init(
+    out: Path = typer.Option(..., "--out", help="folder for the keys and consortium.toml"),  # noqa: B008
+    clients: str = typer.Option(..., "--clients", help="comma-separated client ids"),
+    dimension: int = typer.Option(..., "--dimension", help="model parameters d"),
+    clip_norm: float = typer.Option(1.0, "--clip-norm"),
+    max_weight: int = typer.Option(1000, "--max-weight"),
+    min_reports: int = typer.Option(1, "--min-reports"),
+    noise_multiplier: float = typer.Option(0.0, "--noise-multiplier"),
+    delta: float = typer.Option(1e-5, "--delta"),
+    port: int = typer.Option(8810, "--port", help="the Helper's loopback port"),
+) -> None:
+    """Create a consortium: Leader, Helper and client keys plus consortium.toml."""
+    import os
+
+    from veil.aggregation.config import ConsortiumConfig, DpConfig
+    from veil.aggregation.process import write_private
+    from veil.crypto.hpke_keys import X25519Identity
+    from veil.crypto.keys import identity_file_text
+    from veil.crypto.signing import Ed25519Identity
+
+    names = [c.strip() for c in clients.split(",") if c.strip()]
+    lh, hh, ls = X25519Identity.generate(), X25519Identity.generate(), Ed25519Identity.generate()
+    keys = {n: Ed25519Identity.generate() for n in names}
+    cfg = ConsortiumConfig(
+        task_id=os.urandom(32),
+        dimension=dimension,
+        clip_norm=clip_norm,
+        max_weight=max_weight,
+        leader_hpke=lh.recipient(),
+        leader_signing=ls.recipient(),
+        helper_hpke=hh.recipient(),
+        helper_endpoint=f"http://127.0.0.1:{port}",
+        clients={n: k.recipient() for n, k in keys.items()},
+        min_reports=min_reports,
+        dp=DpConfig(noise_multiplier=noise_multiplier, delta=delta),
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    write_private(out / "leader.identity", identity_file_text(lh) + ls.to_string() + "\n")
+    write_private(out / "helper.identity", identity_file_text(hh))
+    for n, k in keys.items():
+        write_private(out / f"client-{n}.identity", identity_file_text(k))
+    (out / "consortium.toml").write_text(cfg.to_toml())
+    typer.echo(f"wrote {out / 'consortium.toml'} and {len(names) + 2} identity files in {out}")
+    typer.echo(
+        f"start the Helper: veil helper serve --identity {out / 'helper.identity'} "
+        f"--config {out / 'consortium.toml'} --port {port}"
+    )

@@ -1,0 +1,210 @@
+"""The Leader: the engine-neutral API the FL layer calls (docs/protocol.md §5).
+
+``VerifiedAggregator.aggregate_round(round, reports) -> RoundResult``: signature, task, round
+and replay checks; opens its own shares; runs PINE and Prio3Sum verification with the Helper
+in batches; aggregates only reports both accept; collects the Helper's (noised) aggregate
+share; decodes and divides by the verified total weight.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from veil.aggregation.aggregator import (
+    PINE_VK,
+    PRIO3_VK,
+    Prepared,
+    Rejected,
+    aggregate_out_shares,
+    decode_agg_share,
+    encode_out_share,
+    finish,
+    noised_share,
+    prepare,
+)
+from veil.aggregation.config import ConsortiumConfig
+from veil.aggregation.messages import (
+    CollectRequest,
+    Reason,
+    VerifyItem,
+    VerifyRequest,
+    checksum,
+    decode_verify_response,
+)
+from veil.aggregation.report import Report, seal_share, verify_key_info
+from veil.aggregation.store import AggregatorStore
+from veil.aggregation.transport import HelperTransport
+from veil.aggregation.vdafs import TaskVdafs
+from veil.crypto.hpke_keys import X25519Identity
+from veil.errors import FormatError, ProtocolError
+
+
+@dataclass
+class RoundResult:
+    """What one verified round produced; rejections carry a reason, never data."""
+
+    round: int
+    aggregate: np.ndarray  # Σ w_i·clip(Δ_i) / Σ w_i (+ noise / Σ w_i)
+    total_weight: int
+    accepted: list[str]  # client ids
+    rejected: list[tuple[str, str]]  # (client id, reason)
+    timings: dict[str, float] = field(default_factory=dict)
+    bytes_per_client: float = 0.0
+    helper_bytes: int = 0
+
+
+def _client_of(item: Report | bytes) -> str:
+    return item.metadata.client_id if isinstance(item, Report) else "?"
+
+
+class VerifiedAggregator:
+    """The Leader of one task; ``helper`` is an in-process or HTTP :class:`HelperTransport`."""
+
+    def __init__(
+        self,
+        cfg: ConsortiumConfig,
+        identity: X25519Identity,
+        helper: HelperTransport,
+        store: AggregatorStore | None = None,
+    ) -> None:
+        if identity.recipient() != cfg.leader_hpke:
+            raise ProtocolError("this identity is not the consortium's Leader HPKE key")
+        self.cfg = cfg
+        self.identity = identity
+        self.helper = helper
+        self.store = store or AggregatorStore(":memory:", identity)
+        self.vdafs = TaskVdafs.for_config(cfg)
+        self._round_vk: dict[int, bytes] = {}
+
+    def aggregate_round(self, rnd: int, reports: list[Report | bytes]) -> RoundResult:
+        t0 = time.perf_counter()
+        rejected: list[tuple[str, str]] = []
+        sizes = [len(r) if isinstance(r, bytes) else len(r.encode()) for r in reports]
+        # one verify key per round, reused if the round is retried (the Helper binds it)
+        vk = self._round_vk.setdefault(rnd, os.urandom(PINE_VK + PRIO3_VK))
+        preps: list[tuple[Report, Prepared]] = []
+        clients_seen: set[str] = set()
+        for item in reports:
+            try:
+                rep = self._check(item, rnd, clients_seen)
+                preps.append(
+                    (rep, prepare(self.vdafs, 0, self.identity, rep.metadata, rep.leader_share, vk))
+                )
+            except Rejected as rej:
+                rejected.append((_client_of(item), rej.reason.value))
+        t_leader = time.perf_counter()
+        vk_sealed = seal_share(self.cfg.helper_hpke, vk, verify_key_info(self.cfg.task_id, rnd))
+        outs: list[tuple[str, bytes, bytes]] = []  # (client, report id, encoded out share)
+        helper_bytes = 0
+        for start in range(0, len(preps), self.cfg.max_batch):
+            batch = preps[start : start + self.cfg.max_batch]
+            body = VerifyRequest(
+                self.cfg.task_id,
+                rnd,
+                vk_sealed,
+                [
+                    VerifyItem(
+                        rep.metadata.encode(),
+                        rep.helper_share,
+                        self.vdafs.pine.encode_verifier_share(p.pine_vs),
+                        self.vdafs.weight.encode_verifier_share(p.weight_vs),
+                    )
+                    for rep, p in batch
+                ],
+            ).encode()
+            resp = self.helper.verify(body)
+            helper_bytes += len(body) + len(resp)
+            results = decode_verify_response(resp)
+            if len(results) != len(batch):
+                raise ProtocolError("the Helper answered for a different number of reports")
+            for (rep, p), res in zip(batch, results, strict=True):
+                client = rep.metadata.client_id
+                if res.report_id != rep.metadata.report_id:
+                    raise ProtocolError("the Helper answered out of order")
+                if res.reason is not None:
+                    rejected.append((client, res.reason.value))
+                    continue
+                try:
+                    pine_out, w_out = finish(
+                        self.vdafs, p, (p.pine_vs, p.weight_vs), (res.pine_vs, res.weight_vs)
+                    )
+                except Rejected as rej:
+                    rejected.append((client, rej.reason.value))
+                    continue
+                outs.append(
+                    (client, rep.metadata.report_id, encode_out_share(self.vdafs, pine_out, w_out))
+                )
+        t_verify = time.perf_counter()
+        if len(outs) < self.cfg.min_reports:
+            raise ProtocolError(
+                f"round {rnd}: {len(outs)} valid reports, min_reports={self.cfg.min_reports} "
+                f"(rejected: {rejected})"
+            )
+        ids = [rid for _, rid, _ in outs]
+        body = CollectRequest(self.cfg.task_id, rnd, ids, checksum(ids)).encode()
+        helper_share = self.helper.collect(body)
+        helper_bytes += len(body) + len(helper_share)
+        own = noised_share(
+            self.cfg, self.vdafs, aggregate_out_shares(self.vdafs, (o for *_, o in outs))
+        )
+        aggregate, total_weight = self._unshard(own, helper_share)
+        self.store.mark_collected(self.cfg.task_id, rnd)
+        self._round_vk.pop(rnd, None)
+        t_end = time.perf_counter()
+        return RoundResult(
+            round=rnd,
+            aggregate=aggregate,
+            total_weight=total_weight,
+            accepted=[c for c, _, _ in outs],
+            rejected=rejected,
+            timings={
+                "leader_prepare_s": t_leader - t0,
+                "verify_s": t_verify - t0,
+                "aggregate_s": t_end - t_verify,
+            },
+            bytes_per_client=float(np.mean(sizes)) if sizes else 0.0,
+            helper_bytes=helper_bytes,
+        )
+
+    def _check(self, item: Report | bytes, rnd: int, clients_seen: set[str]) -> Report:
+        if isinstance(item, bytes | bytearray):
+            try:
+                item = Report.decode(bytes(item))
+            except FormatError as exc:
+                raise Rejected(Reason.MALFORMED) from exc
+        md = item.metadata
+        if md.task_id != self.cfg.task_id:
+            raise Rejected(Reason.WRONG_TASK)
+        key = self.cfg.clients.get(md.client_id)
+        if key is None:
+            raise Rejected(Reason.UNKNOWN_CLIENT)
+        if not key.verify(item.signature, item.signed_bytes()):
+            raise Rejected(Reason.BAD_SIGNATURE)
+        if not self.store.admit(md.task_id, md.report_id, md.round, md.client_id):
+            raise Rejected(Reason.REPLAYED)
+        if md.round != rnd:
+            raise Rejected(Reason.WRONG_ROUND)
+        if md.client_id in clients_seen:
+            raise Rejected(Reason.DUPLICATE)
+        clients_seen.add(md.client_id)
+        return item
+
+    def _unshard(self, own: bytes, helper: bytes) -> tuple[np.ndarray, int]:
+        v = self.vdafs
+        lp, lw = decode_agg_share(v, own)
+        hp, hw = decode_agg_share(v, helper)
+        total_weight = int(v.weight.unshard(None, [lw, hw], 1))
+        if total_weight <= 0:
+            raise ProtocolError("the verified total weight is zero")
+        summed = v.pine.merge(None, [lp, hp])
+        return finalize(v, summed, total_weight, self.cfg.max_weight), total_weight
+
+
+def finalize(vdafs: TaskVdafs, summed, total_weight: int, max_weight: int) -> np.ndarray:
+    """Fixed-point sum → floats → weighted mean: Σu·W/Σw (u = w/W·clip(Δ))."""
+    floats = np.asarray(vdafs.pine.decode_float_vec(summed), dtype=np.float64)
+    return floats * (max_weight / total_weight)

@@ -1,0 +1,84 @@
+"""Start and stop ``veil helper serve`` as a separate process on 127.0.0.1 (demo and tests)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from veil.aggregation.config import ConsortiumConfig
+from veil.crypto.hpke_keys import X25519Identity
+from veil.crypto.keys import identity_file_text
+from veil.errors import ProtocolError
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def write_private(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+
+
+class HelperProcess:
+    """A real Helper process; ``start()`` waits until ``/v1/health`` answers."""
+
+    def __init__(
+        self, folder: Path, cfg: ConsortiumConfig, identity: X25519Identity, port: int
+    ) -> None:
+        self.folder, self.cfg, self.identity, self.port = Path(folder), cfg, identity, port
+        self.proc: subprocess.Popen | None = None
+        self.log = self.folder / "helper.log"
+
+    def start(self, timeout_s: float = 60.0) -> None:
+        import httpx
+
+        ident = self.folder / "helper.identity"
+        write_private(ident, identity_file_text(self.identity))
+        cfg = self.folder / "consortium.toml"
+        cfg.write_text(self.cfg.to_toml())
+        # the child's stderr goes to a file: a pipe nobody reads could fill and block it
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "veil.cli", "helper", "serve", "--identity", str(ident),
+                 "--config", str(cfg), "--host", "127.0.0.1", "--port", str(self.port),
+                 "--db", str(self.folder / "helper.sqlite")],
+                stdout=subprocess.DEVNULL, stderr=log,
+            )  # fmt: skip
+        deadline = time.time() + timeout_s
+        url = f"http://127.0.0.1:{self.port}/v1/health"
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise ProtocolError(f"the Helper exited at start; see {self.log}")
+            try:
+                if httpx.get(url, timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                time.sleep(0.1)
+        self.stop()
+        raise ProtocolError(f"the Helper did not answer within {timeout_s} s; see {self.log}")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        self.proc = None
+
+    def __enter__(self) -> HelperProcess:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,101 @@
+"""The Helper as an ASGI service (starlette + uvicorn): docs/protocol.md §5, §6, §8.
+
+Leader requests carry a signed bearer token (Ed25519 over method, path, body hash and time);
+bodies are bounded; every :class:`VeilError` becomes a 4xx with its type, never a crash.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import logging
+import time
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from veil.aggregation.aggregator import HelperCore
+from veil.aggregation.transport import AUTH_SCHEME, auth_message
+from veil.errors import ConfigError, FormatError, ProtocolError, VeilError
+
+log = logging.getLogger("veil.helper")
+MAX_BODY = 64 * 1024 * 1024
+MAX_SKEW_S = 300
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+        raise _TooLarge
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _TooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _authorised(core: HelperCore, request: Request, body: bytes) -> bool:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if not hmac.compare_digest(scheme, AUTH_SCHEME):
+        return False
+    ts_text, _, sig_text = token.partition(".")
+    if not ts_text.isdigit() or abs(time.time() - int(ts_text)) > MAX_SKEW_S:
+        return False
+    try:
+        sig = base64.urlsafe_b64decode(sig_text + "=" * (-len(sig_text) % 4))
+    except (binascii.Error, ValueError):
+        return False
+    msg = auth_message(request.method, request.url.path, body, int(ts_text))
+    return core.cfg.leader_signing.verify(sig, msg)
+
+
+def create_app(core: HelperCore, *, max_body: int = MAX_BODY) -> Starlette:
+    async def handle(request: Request) -> Response:
+        op = request.path_params["op"]
+        task = request.path_params["task"]
+        try:
+            body = await _read_body(request, max_body)
+        except _TooLarge:
+            return JSONResponse({"error": "request body too large"}, status_code=413)
+        if not _authorised(core, request, body):
+            return JSONResponse({"error": "unauthorized"}, status_code=401)
+        if task != core.cfg.task_id.hex():
+            return JSONResponse({"error": "unknown task", "type": "FormatError"}, 404)
+        handler = {"verify": core.handle_verify, "collect": core.handle_collect}.get(op)
+        if handler is None:
+            return JSONResponse({"error": "unknown operation"}, status_code=404)
+        try:
+            # CPU-bound VDAF work: run in a worker thread so the event loop stays responsive
+            from starlette.concurrency import run_in_threadpool
+
+            out = await run_in_threadpool(handler, body)
+        except (FormatError, ConfigError) as exc:
+            return JSONResponse({"error": str(exc), "type": type(exc).__name__}, 400)
+        except ProtocolError as exc:
+            return JSONResponse({"error": str(exc), "type": "ProtocolError"}, 409)
+        except VeilError as exc:
+            return JSONResponse({"error": str(exc), "type": type(exc).__name__}, 400)
+        except Exception:  # never crash the service; log the type only (no data)
+            log.exception("internal error in %s", op)
+            return JSONResponse({"error": "internal error"}, status_code=500)
+        return Response(out, media_type="application/octet-stream")
+
+    async def health(request: Request) -> Response:
+        return JSONResponse({"status": "ok", "task": core.cfg.task_id.hex()})
+
+    return Starlette(
+        routes=[
+            Route("/v1/health", health, methods=["GET"]),
+            Route("/v1/tasks/{task}/{op}", handle, methods=["POST"]),
+        ]
+    )

@@ -1,0 +1,46 @@
+"""The Flower-side helpers, driven without Flower: node reports → Leader → new global vector."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from typer.testing import CliRunner
+
+from veil.aggregation.aggregator import HelperCore
+from veil.aggregation.config import ConsortiumConfig
+from veil.aggregation.flower import _one, apply_round, node_report, server_leader
+from veil.aggregation.store import AggregatorStore
+from veil.aggregation.transport import InProcessHelper
+from veil.cli import app
+from veil.crypto.hpke_keys import X25519Identity
+
+
+@dataclass
+class Upd:
+    vector: np.ndarray
+    num_examples: int
+
+
+def test_node_reports_through_leader(tmp_path):
+    r = CliRunner().invoke(
+        app, ["helper", "init", "--out", str(tmp_path), "--clients", "n1,n2", "--dimension", "20",
+              "--max-weight", "50"],
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    cons = str(tmp_path / "consortium.toml")
+    leader = server_leader(cons, str(tmp_path / "leader.identity"))
+    helper_id = _one(tmp_path / "helper.identity", X25519Identity)
+    cfg = ConsortiumConfig.load(cons)
+    leader.helper = InProcessHelper(
+        HelperCore(cfg, helper_id, AggregatorStore(":memory:", helper_id))
+    )
+    g = np.zeros(20, np.float32)
+    reports = [
+        node_report({"consortium": cons, "signing-identity": str(tmp_path / f"client-{n}.identity"),
+                     "client-id": n}, 1, g, Upd(np.full(20, 0.01 * (i + 1), np.float32), 500))
+        for i, n in enumerate(("n1", "n2"))
+    ]  # fmt: skip
+    new, res = apply_round(leader, 1, g, reports)
+    assert sorted(res.accepted) == ["n1", "n2"] and res.total_weight == 100  # capped at W
+    assert np.allclose(new, 0.015, atol=1e-6)

@@ -1,0 +1,141 @@
+"""One verified round on a real Flower deployment: flower-superlink, two flower-supernodes
+that reply with sealed PINE reports, the ServerApp as Leader, and ``veil helper serve`` as a
+separate process — all on 127.0.0.1, all stopped at the end."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import veil
+from veil.aggregation.config import ConsortiumConfig
+from veil.aggregation.flower import _one
+from veil.aggregation.process import HelperProcess, free_port
+from veil.crypto.hpke_keys import X25519Identity
+from veil.crypto.keys import identity_file_text
+from veil.fl import FLOWER_ENV
+from veil.fl.data import credit_risk
+from veil.fl.flower_common import write_app
+from veil.fl.pipeline import holdout
+from veil.fl.sealed import seal_table
+
+from .test_flower_deploy import Processes, _wait_port
+
+pytestmark = pytest.mark.e2e
+BIN = Path(sys.executable).parent
+
+
+def test_flower_verified_round_with_helper_process(tmp_path):
+    ds = credit_risk()
+    train, test = holdout(ds.frame, ds.target, 0.25, seed=0)
+    test.to_csv(tmp_path / "eval.csv", index=False)
+    # the consortium: keys for the Leader (ServerApp), the Helper and both banks
+    helper_port = free_port()
+    cons = tmp_path / "consortium"
+    # the consortium file fixes d: the logreg's size under the preprocessor the nodes will fit
+    from veil.fl.models import ModelKind, ModelSpec, build_model
+    from veil.fl.params import get_vector
+    from veil.fl.pipeline import fit_preprocessor
+    from veil.fl.preprocess import infer_schema
+
+    class _T:
+        def __init__(self, f):
+            self.f = f
+
+        def stats(self, schema):
+            from veil.fl.preprocess import local_stats
+
+            return local_stats(self.f, schema)
+
+    schema = infer_schema(ds.frame, ds.target)
+    parts = (train.iloc[::2], train.iloc[1::2])
+    prep = fit_preprocessor([_T(p) for p in parts], schema)
+    dim = get_vector(
+        build_model(ModelSpec(ModelKind.LOGREG, prep.n_features, len(prep.classes), ()), seed=0)
+    ).size
+    out = subprocess.run(
+        [sys.executable, "-m", "veil.cli", "helper", "init", "--out", str(cons), "--clients",
+         "bank0,bank1", "--dimension", str(dim), "--port", str(helper_port), "--max-weight",
+         "5000", "--clip-norm", "1.0", "--min-reports", "2"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    cfg = ConsortiumConfig.load(cons / "consortium.toml")
+    nodes = []
+    for k, part in enumerate(parts):
+        ident = veil.generate_identity()
+        (tmp_path / f"bank{k}.identity").write_text(identity_file_text(ident))
+        seal_table(part, tmp_path / f"bank{k}.sealed", [ident.recipient()])
+        nodes.append((k, tmp_path / f"bank{k}.sealed", tmp_path / f"bank{k}.identity"))
+
+    flwr_home = tmp_path / "flwr-home"
+    flwr_home.mkdir()
+    env = {**os.environ, **FLOWER_ENV, "FLWR_HOME": str(flwr_home), "HOME": str(tmp_path),
+           "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}  # fmt: skip
+    link_port = free_port()
+    (flwr_home / "config.toml").write_text(
+        f'[superlink]\ndefault = "veil-e2e"\n\n[superlink.veil-e2e]\n'
+        f'address = "127.0.0.1:{link_port}"\ninsecure = true\n'
+    )
+    app_dir = write_app(
+        tmp_path / "app",
+        rounds=1,
+        **{"min-nodes": 2, "eval-data": str(tmp_path / "eval.csv"), "out": str(tmp_path / "out"),
+           "timeout": 120.0, "consortium": str(cons / "consortium.toml"),
+           "leader-identity": str(cons / "leader.identity")},
+    )  # fmt: skip
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    helper = HelperProcess(
+        tmp_path / "helper", cfg, _one(cons / "helper.identity", X25519Identity), helper_port
+    )
+    procs = Processes(env, logs)
+    try:
+        helper.start()
+        link = procs.start(
+            "superlink",
+            [str(BIN / "flower-superlink"), "--insecure", "--disable-runtime-dependency-installation",
+             "--host", "127.0.0.1", "--port", str(link_port), "--database", str(tmp_path / "s.db")],
+        )  # fmt: skip
+        _wait_port(link_port, link)
+        for k, data, ident in nodes:
+            node_cfg = (
+                f'data-path="{data}" identity-path="{ident}" '
+                f'consortium="{cons / "consortium.toml"}" '
+                f'signing-identity="{cons / f"client-bank{k}.identity"}" client-id="bank{k}"'
+            )
+            procs.start(
+                f"supernode{k}",
+                [str(BIN / "flower-supernode"), "--insecure", "--superlink",
+                 f"127.0.0.1:{link_port}", "--host", "127.0.0.1", "--port", str(free_port()),
+                 "--node-config", node_cfg],
+            )  # fmt: skip
+        run = subprocess.run(
+            [str(BIN / "flwr"), "run", str(app_dir), "veil-e2e", "--stream"],
+            env=env, capture_output=True, text=True, timeout=400, cwd=tmp_path,
+        )  # fmt: skip
+        report_path = tmp_path / "out" / "report.json"
+        deadline = time.monotonic() + 300
+        while not report_path.exists() and time.monotonic() < deadline:
+            time.sleep(1)
+        if not report_path.exists():
+            dump = "\n".join(f"--- {p.name}\n{p.read_text()[-3000:]}" for p in logs.iterdir())
+            pytest.fail(f"no report; flwr run: {run.stdout[-3000:]}\n{run.stderr[-3000:]}\n{dump}")
+    finally:
+        procs.stop()
+        helper.stop()
+    report = json.loads(report_path.read_text())
+    (r,) = report["rounds"]
+    assert r["secure"] is True
+    assert sorted(r["accepted"]) == ["bank0", "bank1"] and r["rejected"] == []
+    assert r["total_weight"] == len(parts[0]) + len(parts[1])
+    assert r["metrics"]["auc"] > 0.6
+    for p, _ in procs.procs:
+        assert p.poll() is not None
+    assert procs.leftovers == []
