@@ -144,7 +144,11 @@ class SecureAggregation:
         leader = VerifiedAggregator(cfg, leader_hpke, http)
         # the last K clients turn hostile, each with a different attack
         hostile = client_names[len(client_names) - opts.malicious :] if opts.malicious else []
-        attacks = {n: ATTACKS[i % len(ATTACKS)] for i, n in enumerate(hostile)}
+        # spread over the list, so that a few hostile clients show different failure modes
+        k = max(len(hostile), 1)
+        attacks = {
+            n: ATTACKS[(i * len(ATTACKS) // k) % len(ATTACKS)] for i, n in enumerate(hostile)
+        }
         return cls(
             cfg=cfg,
             leader=leader,

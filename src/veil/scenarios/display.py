@@ -48,6 +48,13 @@ class Progress:
         self.p.__exit__(*exc)
 
 
+def _rejections(rejected: list[dict]) -> str:
+    """Compact 'client: reason' cell; reasons are shortened so the table fits 80 columns."""
+    if not rejected:
+        return "0"
+    return ", ".join(f"{x['client']}:{x['reason'].replace('_invalid', '')}" for x in rejected)
+
+
 def round_table(rounds: list[dict]) -> Table:
     """The per-round table."""
     t = Table(title="rounds", show_lines=False)
@@ -61,7 +68,7 @@ def round_table(rounds: list[dict]) -> Table:
             f"{m['auc']:.4f}",
             f"{m['log_loss']:.4f}",
             str(len(r["accepted"])),
-            "; ".join(f"{x['client']}: {x['reason']}" for x in r["rejected"]) or "0",
+            _rejections(r["rejected"]),
             f"{r['seconds']:.2f}",
             f"{r['bytes_up']:,}",
         )
