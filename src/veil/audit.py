@@ -109,7 +109,7 @@ def _parse_line(index: int, line: str) -> AuditRecord:
         record = AuditRecord(rejected=rejected, **data)
         if not isinstance(record.seq, int) or not isinstance(record.round, int):
             raise ValueError("seq and round must be integers")
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, RecursionError) as exc:  # Recursion: deeply nested JSON
         raise AuditError(index, f"malformed record ({exc})") from None
     if record.to_line() != line:
         raise AuditError(index, "record is not in canonical form")
