@@ -61,7 +61,12 @@ def run_target(target: str, seconds: int, runs: int | None, out_dir: Path) -> Re
             argv.append(f"-runs={runs}")
         start = time.monotonic()
         proc = subprocess.run(
-            argv, capture_output=True, text=True, timeout=seconds + 600, check=False
+            argv,
+            capture_output=True,
+            text=True,
+            timeout=seconds + 600,
+            check=False,
+            cwd=Path(__file__).resolve().parents[1],  # so that ``-m fuzz.worker`` resolves
         )
         elapsed = time.monotonic() - start
     log = proc.stdout + proc.stderr
