@@ -8,6 +8,8 @@ anchor; see docs/security.md), never an edited one.
 
 from __future__ import annotations
 
+import atexit
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -30,6 +32,7 @@ def setup() -> list[bytes]:
     leader = Ed25519Identity.from_bytes(fixed_bytes("audit leader"))
     helper = Ed25519Identity.from_bytes(fixed_bytes("audit helper"))
     folder = Path(tempfile.mkdtemp(prefix="veil-fuzz-audit-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
     log = AuditLog(
         folder / "audit.log",
         leader,
