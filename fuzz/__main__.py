@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import re
 import subprocess
@@ -44,7 +45,10 @@ def run_target(target: str, seconds: int, runs: int | None, out_dir: Path) -> Re
     """Fuzz one target in a child process and parse libFuzzer's final statistics."""
     artifacts = out_dir / "artifacts" / target
     artifacts.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=f"veil-fuzz-{target}-") as corpus:
+    with (
+        tempfile.TemporaryDirectory(prefix=f"veil-fuzz-{target}-") as corpus,
+        tempfile.TemporaryDirectory(prefix=f"veil-fuzz-{target}-scratch-") as scratch,
+    ):
         argv = [
             sys.executable,
             "-m",
@@ -67,6 +71,7 @@ def run_target(target: str, seconds: int, runs: int | None, out_dir: Path) -> Re
             timeout=seconds + 600,
             check=False,
             cwd=Path(__file__).resolve().parents[1],  # so that ``-m fuzz.worker`` resolves
+            env={**os.environ, "VEIL_FUZZ_SCRATCH": scratch},
         )
         elapsed = time.monotonic() - start
     log = proc.stdout + proc.stderr

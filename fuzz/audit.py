@@ -9,6 +9,7 @@ anchor; see docs/security.md), never an edited one.
 from __future__ import annotations
 
 import atexit
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -31,7 +32,9 @@ def setup() -> list[bytes]:
 
     leader = Ed25519Identity.from_bytes(fixed_bytes("audit leader"))
     helper = Ed25519Identity.from_bytes(fixed_bytes("audit helper"))
-    folder = Path(tempfile.mkdtemp(prefix="veil-fuzz-audit-"))
+    # the runner hands over a scratch folder it removes (libFuzzer exits without atexit)
+    scratch = os.environ.get("VEIL_FUZZ_SCRATCH")
+    folder = Path(tempfile.mkdtemp(prefix="veil-fuzz-audit-", dir=scratch))
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
     log = AuditLog(
         folder / "audit.log",
