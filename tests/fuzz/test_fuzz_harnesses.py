@@ -17,8 +17,9 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-import fuzz  # noqa: E402
 from fuzz.__main__ import run_target  # noqa: E402
+
+import fuzz  # noqa: E402
 
 # executions per target: a few seconds each on this machine (exec/s in docs/security.md)
 RUNS = {
