@@ -99,6 +99,23 @@ def run_target(target: str, seconds: int, runs: int | None, out_dir: Path) -> Re
     )
 
 
+def _write(args: argparse.Namespace, results: list[Result]) -> None:
+    args.results.write_text(
+        json.dumps(
+            {
+                "python": platform.python_version(),
+                "machine": platform.machine(),
+                "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "seconds_per_target": args.seconds,
+                "runs_cap": args.runs,
+                "results": [asdict(r) for r in results],
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m fuzz", description=__doc__.splitlines()[0])
     p.add_argument("targets", nargs="*", metavar="TARGET", help=f"default: all of {TARGETS}")
@@ -121,20 +138,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{r.coverage_edges:>6}  {r.outcome[:200]}",
             flush=True,
         )
-    args.results.write_text(
-        json.dumps(
-            {
-                "python": platform.python_version(),
-                "machine": platform.machine(),
-                "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                "seconds_per_target": args.seconds,
-                "runs_cap": args.runs,
-                "results": [asdict(r) for r in results],
-            },
-            indent=2,
-        )
-        + "\n"
-    )
+        _write(args, results)  # after every target: a campaign stopped early keeps its figures
     return 0 if all(r.outcome == "clean" for r in results) else 1
 
 
