@@ -90,7 +90,7 @@ def run_target(target: str, seconds: int, runs: int | None, out_dir: Path) -> Re
         target,
         execs,
         round(elapsed, 1),
-        stats.get("average_exec_per_sec", round(execs / max(elapsed, 1e-9))),
+        stats.get("average_exec_per_sec") or round(execs / max(elapsed, 1e-9)),  # 0 under 1 s
         cov,
         ft,
         stats.get("peak_rss_mb", 0),
