@@ -38,8 +38,11 @@ lint: setup
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 
+# each target runs for at most FUZZ_SECONDS (libFuzzer -max_total_time), one after another,
+# at low priority; results in runs/fuzz/results.json. E.g. make fuzz FUZZ_SECONDS=600
+FUZZ_SECONDS ?= 60
 fuzz: setup
-	$(BIN)/python -m tests.fuzz
+	nice -n 19 $(BIN)/python -m fuzz --seconds $(FUZZ_SECONDS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .ruff_cache

@@ -109,7 +109,7 @@ def _parse_line(index: int, line: str) -> AuditRecord:
         record = AuditRecord(rejected=rejected, **data)
         if not isinstance(record.seq, int) or not isinstance(record.round, int):
             raise ValueError("seq and round must be integers")
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, RecursionError) as exc:  # Recursion: deeply nested JSON
         raise AuditError(index, f"malformed record ({exc})") from None
     if record.to_line() != line:
         raise AuditError(index, "record is not in canonical form")
@@ -215,12 +215,15 @@ def verify_log(
     path: str | Path, leader: Ed25519PublicKey, helper: Ed25519PublicKey
 ) -> list[AuditRecord]:
     """Check the whole chain; raise :class:`AuditError` naming the first bad record."""
-    text = Path(path).read_text(encoding="ascii", errors="replace")
+    # bytes, then decode: read_text() would translate CR and CR LF into LF (universal newlines)
+    text = Path(path).read_bytes().decode("ascii", errors="replace")
     if text and not text.endswith("\n"):
         raise AuditError(text.count("\n"), "truncated record (no end of line)")
     records: list[AuditRecord] = []
     prev = GENESIS
-    for index, line in enumerate(text.splitlines()):
+    # records end with LF only: str.splitlines() would also split on \v, \f, \r, \x1c-\x1e…
+    # and let a re-spelt file (same records, other bytes) verify
+    for index, line in enumerate(text.split("\n")[:-1]):
         record = _parse_line(index, line)
         if record.seq != index:
             raise AuditError(index, f"sequence number {record.seq}, expected {index}")

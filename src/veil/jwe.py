@@ -78,7 +78,7 @@ def decrypt(token: str | bytes, identity: RSAIdentity | rsa.RSAPrivateKey) -> by
     try:
         header = json.loads(b64url_decode(parts[0]))
         wrapped, iv, ct, tag = (b64url_decode(p) for p in parts[1:])
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: a deeply nested JSON header
         raise _fail() from None
     # only the one algorithm pair; "zip" and "crit" would change semantics we do not implement
     if (
