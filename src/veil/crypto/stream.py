@@ -51,12 +51,21 @@ def encrypt_stream(key: bytes, src: BinaryIO, write: Callable[[bytes | memoryvie
     calls); one byte of lookahead past a full chunk decides which chunk is the last.
     """
     aead = AESGCM(key)
+    # probe one chunk (+1 byte) first: a small input never pays for the 1 MiB buffers
+    first = bytearray(CHUNK + 1)
+    have = _read_full(src, memoryview(first))
+    if have <= CHUNK:
+        sealed = bytearray(have + TAG)
+        aead.encrypt_into(nonce(0, True), memoryview(first)[:have], None, sealed)
+        write(sealed)
+        return have
     batch = _READ_BLOCK // CT_CHUNK
     inp = bytearray(batch * CHUNK + 1)
     in_view = memoryview(inp)
+    inp[:have] = first
+    have += _read_full(src, in_view[have:])
     out = bytearray(batch * CT_CHUNK)
     out_view = memoryview(out)
-    have = _read_full(src, in_view)
     counter = total = 0
     while True:
         eof = have < len(inp)
@@ -92,11 +101,18 @@ def decrypt_stream(
     raises :class:`IntegrityError`. ``observe`` sees every ciphertext chunk (for hashing).
     """
     aead = AESGCM(key)
-    buf = bytearray(_READ_BLOCK + CT_CHUNK + trailer + 1)
+    # probe one chunk (+ trailer + 1 byte) first: a small payload never pays for 1 MiB buffers
+    probe_len = CT_CHUNK + trailer + 1
+    probe = bytearray(probe_len)
+    have = _read_full(src, memoryview(probe))
+    if have < probe_len:
+        return _last_chunk(aead, memoryview(probe), have, 0, trailer, write, observe)
+    buf = bytearray(_READ_BLOCK + probe_len)
+    buf[:have] = probe
     view = memoryview(buf)
+    have += _read_full(src, view[have:])
     out = bytearray(_READ_BLOCK // CT_CHUNK * CHUNK + CHUNK)
     out_view = memoryview(out)
-    have = _read_full(src, view)
     counter = 0
     while True:
         pos = o = 0
@@ -120,16 +136,29 @@ def decrypt_stream(
         have = rest + got
         if got == 0:
             break
-    # what is left is the last chunk followed by the trailer
+    return _last_chunk(aead, view, have, counter, trailer, write, observe)
+
+
+def _last_chunk(
+    aead: AESGCM,
+    view: memoryview,
+    have: int,
+    counter: int,
+    trailer: int,
+    write: Callable[[memoryview], object],
+    observe: Callable[[memoryview], object] | None,
+) -> bytes:
+    """Open the last chunk (``view[:have]`` is it plus the trailer); return the trailer."""
     size = have - trailer
     if size < TAG or (size == TAG and counter > 0):
         raise _truncated()
     chunk = view[:size]
+    plain = bytearray(size - TAG)
     try:
-        aead.decrypt_into(nonce(counter, True), chunk, None, out_view[: size - TAG])
+        aead.decrypt_into(nonce(counter, True), chunk, None, plain)
     except InvalidTag:
         raise _truncated() from None
     if observe is not None:
         observe(chunk)
-    write(out_view[: size - TAG])
+    write(memoryview(plain))
     return bytes(view[size:have])
