@@ -208,7 +208,14 @@ class RecordLedger:
         from opacus.accountants import RDPAccountant
 
         acc = self._acc.setdefault(client, RDPAccountant())
-        acc.history.append((steps.noise_multiplier, steps.sample_rate, steps.steps))
+        # RDP composes additively: steps of the same (z, q) merge into one history entry
+        key = (steps.noise_multiplier, steps.sample_rate)
+        for i, (z, q, k) in enumerate(acc.history):
+            if (z, q) == key:
+                acc.history[i] = (z, q, k + steps.steps)
+                break
+        else:
+            acc.history.append((*key, steps.steps))
         self._noise[client] = steps.noise_multiplier
         self._round[client] = [steps.noise_multiplier, steps.sample_rate, steps.steps]
 
@@ -225,7 +232,9 @@ class RecordLedger:
 
     def epsilons(self) -> dict[str, float]:
         """ε(δ) per client so far."""
-        return {c: float(a.get_epsilon(self.delta)) for c, a in self._acc.items()}
+        with warnings.catch_warnings():  # "optimal order is the largest alpha": still a bound
+            warnings.filterwarnings("ignore", "Optimal order", UserWarning)
+            return {c: float(a.get_epsilon(self.delta)) for c, a in self._acc.items()}
 
     @property
     def epsilon(self) -> float | None:
