@@ -194,3 +194,33 @@ def test_demo_flags_route_to_record_dp():
         _privacy_options(finance.SPEC, False, None, False, True, 0, 3.0, 1e-5, 1.0, None, 1.0)
     with pytest.raises(typer.BadParameter):
         _privacy_options(finance.SPEC, False, None, False, False, 0, 3.0, 1e-5, None, None, 1.0)
+
+
+@pytest.mark.e2e  # starts the Helper process
+def test_secure_demo_with_record_dp(tmp_path):
+    """--secure --record-dp: DP-SGD updates still pass verified aggregation, the hostile bank
+    is still rejected, and report.json carries both guarantees."""
+    import json
+
+    from rich.console import Console
+
+    from veil.aggregation.fl_bridge import SecureOptions
+    from veil.scenarios import consortium, finance
+
+    opts = SecureOptions.for_demo(malicious=1, noise_multiplier=0.0)
+    dp = RecordDP(max_grad_norm=1.0, target_epsilon=4.0, rounds=2)
+    with open("/dev/null", "w") as sink:
+        con = Console(file=sink, width=120)
+        consortium.run(finance.SPEC, out=tmp_path, rounds=2, console=con, secure=opts, record_dp=dp)
+    saved = json.loads((tmp_path / "report.json").read_text())
+    for r in saved["rounds"]:
+        assert set(r["accepted"]) == {"bank-a", "bank-b", "bank-c", "bank-d"}
+        assert [x["client"] for x in r["rejected"]] == ["bank-e"]
+        assert r["aggregate_equals_honest"] is True
+        assert set(r["record_dp"]) == set(finance.SPEC.institutions)
+    eps = [r["epsilon"] for r in saved["rounds"]]
+    assert eps[0] < eps[1] <= 4.0
+    p = saved["privacy"]
+    assert p["mechanism"] == "record-level DP-SGD (Opacus)" and p["epsilon"] == eps[-1]
+    assert p["client_level"]["epsilon"] is None  # client-level noise off
+    assert saved["config"]["record_dp"]["target_epsilon"] == 4.0

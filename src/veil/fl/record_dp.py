@@ -101,8 +101,9 @@ def sample_rate(n: int, cfg: TrainConfig) -> float:
 def _calibrate(target: float, delta: float, q: float, steps: int) -> float:
     from opacus.accountants.utils import get_noise_multiplier
 
-    return float(
-        get_noise_multiplier(
+    with warnings.catch_warnings():  # "optimal order is the largest alpha": still a bound
+        warnings.filterwarnings("ignore", "Optimal order", UserWarning)
+        z = get_noise_multiplier(
             target_epsilon=target,
             target_delta=delta,
             sample_rate=q,
@@ -110,7 +111,7 @@ def _calibrate(target: float, delta: float, q: float, steps: int) -> float:
             accountant="rdp",
             epsilon_tolerance=0.005,
         )
-    )
+    return float(z)
 
 
 def noise_for(dp: RecordDP, n: int, cfg: TrainConfig) -> float:
