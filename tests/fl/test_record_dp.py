@@ -224,3 +224,33 @@ def test_secure_demo_with_record_dp(tmp_path):
     assert p["mechanism"] == "record-level DP-SGD (Opacus)" and p["epsilon"] == eps[-1]
     assert p["client_level"]["epsilon"] is None  # client-level noise off
     assert saved["config"]["record_dp"]["target_epsilon"] == 4.0
+
+
+def test_resume_replays_the_ledger():
+    """A run resumed after round 2 reports the same ε as one that never stopped."""
+    import copy
+
+    class Memory:
+        state = None
+
+        def save(self, state):
+            self.state = copy.deepcopy(state)
+
+        def load(self):
+            return self.state
+
+    dp = RecordDP(noise_multiplier=1.0)
+    ck = Memory()
+    run_federated(
+        SPEC, _clients(), FedAvg(), RunConfig(rounds=2, train=TRAIN, record_dp=dp),
+        evaluate=None, checkpointer=ck,
+    )  # fmt: skip
+    resumed = run_federated(
+        SPEC, _clients(), FedAvg(), RunConfig(rounds=4, train=TRAIN, record_dp=dp),
+        evaluate=None, checkpointer=ck, resume=True,
+    )  # fmt: skip
+    fresh = run_federated(
+        SPEC, _clients(), FedAvg(), RunConfig(rounds=4, train=TRAIN, record_dp=dp), evaluate=None
+    )
+    assert [r["epsilon"] for r in resumed.rounds] == [r["epsilon"] for r in fresh.rounds]
+    assert resumed.record_ledger.epsilon == fresh.record_ledger.epsilon
