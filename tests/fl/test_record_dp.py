@@ -187,13 +187,16 @@ def test_demo_flags_route_to_record_dp():
     _, rdp = _privacy_options(finance.SPEC, False, 7, False, True, 0, None, 1e-5, 1.2, None, 1.0)
     assert rdp.noise_multiplier == 1.2 and rdp.target_epsilon is None
     _, rdp = _privacy_options(
-        finance.SPEC, False, None, False, True, 0, None, 1e-5, None, None, 1.0
+        finance.SPEC, False, None, False, True, 0, None, 1e-5, None, None, None
     )
     assert rdp.target_epsilon == 8.0 and rdp.rounds == finance.SPEC.rounds
+    assert rdp.max_grad_norm == 1.0
     with pytest.raises(ConfigError):
         _privacy_options(finance.SPEC, False, None, False, True, 0, 3.0, 1e-5, 1.0, None, 1.0)
-    with pytest.raises(typer.BadParameter):
-        _privacy_options(finance.SPEC, False, None, False, False, 0, 3.0, 1e-5, None, None, 1.0)
+    with pytest.raises(typer.BadParameter, match="need --secure"):
+        _privacy_options(finance.SPEC, False, None, False, False, 0, 3.0, 1e-5, None, None, None)
+    with pytest.raises(typer.BadParameter, match="needs --record-dp"):
+        _privacy_options(finance.SPEC, False, None, False, False, 0, None, 1e-5, None, None, 2.0)
 
 
 @pytest.mark.e2e  # starts the Helper process

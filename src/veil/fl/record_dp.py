@@ -60,7 +60,9 @@ class RecordDP:
         if not 0 < self.delta < 1:
             raise ConfigError("record DP: delta must be in (0, 1)")
         if (self.noise_multiplier is None) == (self.target_epsilon is None):
-            raise ConfigError("record DP: give a noise multiplier or a target epsilon, not both")
+            raise ConfigError(
+                "record DP: give exactly one of a noise multiplier and a target epsilon"
+            )
         if self.noise_multiplier is not None and not (
             math.isfinite(self.noise_multiplier) and self.noise_multiplier > 0
         ):

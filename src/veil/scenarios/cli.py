@@ -30,7 +30,9 @@ _RECORD_DP = typer.Option(
     help="record-level DP-SGD (Opacus) on every client; --target-epsilon (default 8), "
     "--noise-multiplier and --delta then configure it (docs/dp.md)",
 )
-_MAX_GRAD = typer.Option(1.0, "--max-grad-norm", help="with --record-dp: per-record clip C")
+_MAX_GRAD = typer.Option(
+    None, "--max-grad-norm", help="with --record-dp: per-record clip C (default 1.0)"
+)
 
 
 def _privacy_options(
@@ -39,6 +41,8 @@ def _privacy_options(
     """(secure options, record-DP config). With --record-dp the ε/z/δ flags configure
     DP-SGD; a --secure run alongside keeps its default client-level noise (docs/dp.md)."""
     if not record_dp:
+        if c is not None:
+            raise typer.BadParameter("--max-grad-norm needs --record-dp")
         sec = _secure_options(secure, malicious, target_epsilon, delta, noise, clip)
         return sec, None
     from veil.fl.record_dp import RecordDP
@@ -47,7 +51,7 @@ def _privacy_options(
         target_epsilon = 8.0
     planned = rounds or (spec.quick_rounds if quick else spec.rounds)
     rdp = RecordDP(
-        max_grad_norm=c,
+        max_grad_norm=1.0 if c is None else c,
         delta=delta,
         noise_multiplier=noise,
         target_epsilon=target_epsilon,
@@ -97,7 +101,7 @@ def register(demo_app: typer.Typer) -> None:
         noise_multiplier: float | None = _NOISE,
         clip_norm: float | None = _CLIP,
         record_dp: bool = _RECORD_DP,
-        max_grad_norm: float = _MAX_GRAD,
+        max_grad_norm: float | None = _MAX_GRAD,
     ) -> None:
         """Five banks train a credit-risk model on sealed data (what `make demo` runs)."""
         from veil.scenarios import consortium, finance
@@ -135,7 +139,7 @@ def register(demo_app: typer.Typer) -> None:
         noise_multiplier: float | None = _NOISE,
         clip_norm: float | None = _CLIP,
         record_dp: bool = _RECORD_DP,
-        max_grad_norm: float = _MAX_GRAD,
+        max_grad_norm: float | None = _MAX_GRAD,
     ) -> None:
         """Three hospitals train a tumour classifier on sealed data."""
         from veil.scenarios import consortium, medical
