@@ -257,3 +257,13 @@ def test_resume_replays_the_ledger():
     )
     assert [r["epsilon"] for r in resumed.rounds] == [r["epsilon"] for r in fresh.rounds]
     assert resumed.record_ledger.epsilon == fresh.record_ledger.epsilon
+
+
+def test_empty_poisson_samples_are_noisy_steps():
+    """q = 1/200: about a third of the steps sample no row; each is still a noisy step."""
+    c = _clients()[0]
+    cfg = TrainConfig(batch_size=1, lr=0.1, optimizer="sgd", local_steps=30)
+    g = np.zeros(SPEC_SIZE, np.float32)
+    upd = local_update(SPEC, g, c.x, c.y, cfg, seed=0, record_dp=RecordDP(noise_multiplier=2.0))
+    assert upd.dp == DPSteps(2.0, 1 / 200, 30)
+    assert np.isfinite(upd.vector).all() and not np.array_equal(upd.vector, g)

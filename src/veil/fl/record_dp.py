@@ -155,14 +155,13 @@ def dp_local_update(
     from opacus.optimizers import DPOptimizer
     from torch import nn
 
+    from veil.fl.models import build_model
     from veil.fl.params import get_vector, set_vector
     from veil.fl.training import ClientUpdate, make_optimizer
 
     check_trainable(spec, cfg)
     n = len(y)
     q, k, z = sample_rate(n, cfg), steps_per_round(n, cfg), noise_for(dp, n, cfg)
-    from veil.fl.models import build_model
-
     base = build_model(spec)
     set_vector(base, global_vec)
     model = GradSampleModule(base, loss_reduction="mean")
