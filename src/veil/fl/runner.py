@@ -94,7 +94,8 @@ class RunConfig:
     #: early steps, small late ones, so client drift on skewed shards fades out
     lr_decay: float = 1.0
     #: record-level DP (veil.fl.record_dp.RecordDP): every client trains with DP-SGD and
-    #: each round records ε so far (max over clients); clients' ``fit`` get ``record_dp=``
+    #: each round records ε so far (max over clients); clients' ``fit`` get ``record_dp=``.
+    #: Its noise is seeded from os.urandom, so such a run is not bit-reproducible.
     record_dp: object | None = None
 
     def __post_init__(self) -> None:
