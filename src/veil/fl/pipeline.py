@@ -64,11 +64,13 @@ class TableClient:
             raise DataError(f"client {self.name!r} was not prepared")
         return self._xy
 
-    def fit(self, global_vec: np.ndarray, cfg: TrainConfig, *, seed: int) -> ClientUpdate:
-        """Local training on this client's rows."""
+    def fit(
+        self, global_vec: np.ndarray, cfg: TrainConfig, *, seed: int, record_dp=None
+    ) -> ClientUpdate:
+        """Local training on this client's rows (DP-SGD with ``record_dp``)."""
         assert self._spec is not None
         x, y = self.arrays()
-        return local_update(self._spec, global_vec, x, y, cfg, seed=seed)
+        return local_update(self._spec, global_vec, x, y, cfg, seed=seed, record_dp=record_dp)
 
 
 @dataclass

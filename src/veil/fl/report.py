@@ -62,7 +62,8 @@ def plot(report: dict, path: Path) -> None:
     )
     if with_eps:  # verified aggregation with DP noise: ε after each round
         ax = axes[2]
-        ax.plot(rounds, eps, "o-", ms=3, lw=2, color="C2", label="ε (client-level)")
+        level = "record" if "record" in str(report["privacy"].get("mechanism")) else "client"
+        ax.plot(rounds, eps, "o-", ms=3, lw=2, color="C2", label=f"ε ({level}-level)")
         ax.set_yscale("log")
         ax.set_xlabel("round")
         ax.set_ylabel(f"ε  (δ = {report['privacy'].get('delta')})")

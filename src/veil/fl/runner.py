@@ -16,7 +16,7 @@ import concurrent.futures as cf
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -25,6 +25,9 @@ from veil.fl.models import ModelSpec, build_model
 from veil.fl.params import get_vector
 from veil.fl.strategies import FedAvg
 from veil.fl.training import ClientUpdate, Metrics, TrainConfig, derive_seed, local_update
+
+if TYPE_CHECKING:
+    from veil.fl.record_dp import RecordLedger
 
 
 class Client(Protocol):
@@ -46,9 +49,13 @@ class ArrayClient:
     x: np.ndarray
     y: np.ndarray
 
-    def fit(self, global_vec: np.ndarray, cfg: TrainConfig, *, seed: int) -> ClientUpdate:
-        """Plain local training."""
-        return local_update(self.spec, global_vec, self.x, self.y, cfg, seed=seed)
+    def fit(
+        self, global_vec: np.ndarray, cfg: TrainConfig, *, seed: int, record_dp=None
+    ) -> ClientUpdate:
+        """Local training (DP-SGD with ``record_dp``)."""
+        return local_update(
+            self.spec, global_vec, self.x, self.y, cfg, seed=seed, record_dp=record_dp
+        )
 
 
 class SecureRounds(Protocol):
@@ -86,10 +93,19 @@ class RunConfig:
     #: the clients' learning rate in round r is ``train.lr * lr_decay ** (r - 1)``: large
     #: early steps, small late ones, so client drift on skewed shards fades out
     lr_decay: float = 1.0
+    #: record-level DP (veil.fl.record_dp.RecordDP): every client trains with DP-SGD and
+    #: each round records ε so far (max over clients); clients' ``fit`` get ``record_dp=``.
+    #: Its noise is seeded from os.urandom, so such a run is not bit-reproducible.
+    record_dp: object | None = None
 
     def __post_init__(self) -> None:
         if self.rounds < 1 or self.min_clients < 1:
             raise ConfigError("rounds and min_clients must be at least 1")
+        if self.record_dp is not None:
+            from veil.fl.record_dp import RecordDP
+
+            if not isinstance(self.record_dp, RecordDP):
+                raise ConfigError("record_dp must be a veil.fl.record_dp.RecordDP")
         if not 0 < self.lr_decay <= 1:
             raise ConfigError("lr_decay must be in (0, 1]")
 
@@ -110,6 +126,8 @@ class RunResult:
 
     vector: np.ndarray
     rounds: list[dict]
+    #: with record-level DP: the per-client accountant (``privacy`` of the report)
+    record_ledger: RecordLedger | None = None
 
 
 def validate_update(update: object, size: int) -> str | None:
@@ -131,12 +149,20 @@ def validate_update(update: object, size: int) -> str | None:
     return None
 
 
-def _call(client: Client, vec: np.ndarray, cfg: TrainConfig, seed: int, timeout: float | None):
+def _call(
+    client: Client,
+    vec: np.ndarray,
+    cfg: TrainConfig,
+    seed: int,
+    timeout: float | None,
+    record_dp: object | None = None,
+):
+    kw = {"seed": seed} if record_dp is None else {"seed": seed, "record_dp": record_dp}
     if timeout is None:
-        return client.fit(vec.copy(), cfg, seed=seed)
+        return client.fit(vec.copy(), cfg, **kw)
     pool = cf.ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"client-{client.name}")
     try:
-        return pool.submit(client.fit, vec.copy(), cfg, seed=seed).result(timeout=timeout)
+        return pool.submit(client.fit, vec.copy(), cfg, **kw).result(timeout=timeout)
     finally:
         pool.shutdown(wait=False, cancel_futures=True)  # a hung client is abandoned
 
@@ -148,6 +174,7 @@ def _collect(
     cfg: RunConfig,
     r: int,
     raw: list | None = None,
+    ledger: RecordLedger | None = None,
 ) -> tuple[list[tuple[str, np.ndarray, int]], list[dict], int]:
     """Ask every client for its update; sort them into accepted and rejected (with reason).
 
@@ -158,7 +185,8 @@ def _collect(
     bytes_up = 0
     for k, client in enumerate(clients):
         try:
-            upd = _call(client, vec, client_cfg, derive_seed(cfg.seed, r, k), cfg.client_timeout)
+            seed = derive_seed(cfg.seed, r, k)
+            upd = _call(client, vec, client_cfg, seed, cfg.client_timeout, cfg.record_dp)
         except cf.TimeoutError:
             rejected.append(
                 {"client": client.name, "reason": f"timed out after {cfg.client_timeout} s"}
@@ -169,6 +197,8 @@ def _collect(
                 {"client": client.name, "reason": f"crashed: {type(exc).__name__}: {exc}"}
             )
             continue
+        if ledger is not None and getattr(upd, "dp", None) is not None:
+            ledger.spend(client.name, upd.dp)  # spent even if the update is refused below
         if raw is not None:
             raw.append((client.name, upd))
             continue
@@ -216,6 +246,7 @@ def run_federated(
             vec, history, start = state.vector, list(state.history), state.round + 1
             strategy.load_state(state.strategy_state)
     base_cfg = strategy.client_config(cfg.train)
+    ledger = _record_ledger(spec, cfg, base_cfg, history)
     if cfg.client_timeout is not None:
         # torch initialises lazily (≈2 s on first use); do it now, not inside a timed call
         x0 = np.zeros((1, spec.n_features), np.float32)
@@ -224,7 +255,7 @@ def run_federated(
         client_cfg = replace(base_cfg, lr=base_cfg.lr * cfg.lr_decay ** (r - 1))
         t0 = time.perf_counter()
         raw: list | None = [] if secure is not None else None
-        accepted, rejected, bytes_up = _collect(clients, vec, client_cfg, cfg, r, raw)
+        accepted, rejected, bytes_up = _collect(clients, vec, client_cfg, cfg, r, raw, ledger)
         extra: dict = {}
         if secure is not None:  # verified aggregation (veil.aggregation.fl_bridge)
             train_s = time.perf_counter() - t0
@@ -257,9 +288,28 @@ def run_federated(
             "bytes_down": int(vec.nbytes) * len(clients),
             **extra,
         }
+        if ledger is not None:  # record-level DP: ε so far, max over clients
+            record["record_dp"] = ledger.spent()
+            if "epsilon" in record:  # with --secure: keep the client-level ε beside it
+                record["client_epsilon"] = record["epsilon"]
+            record["epsilon"] = ledger.epsilon
         history.append(record)
         if checkpointer is not None:
             checkpointer.save(RunState(r, vec, strategy.state(), history))
         if on_round is not None:
             on_round(record)
-    return RunResult(vec, history)
+    return RunResult(vec, history, ledger)
+
+
+def _record_ledger(spec, cfg: RunConfig, train: TrainConfig, history: list[dict]):
+    """The record-DP accountant, validated before any training; on resume it replays the
+    steps the checkpointed rounds spent."""
+    if cfg.record_dp is None:
+        return None
+    from veil.fl.record_dp import RecordLedger, check_trainable
+
+    check_trainable(spec, train)
+    ledger = RecordLedger(cfg.record_dp.delta)
+    for rec in history:
+        ledger.replay(rec.get("record_dp", {}))
+    return ledger

@@ -22,6 +22,9 @@ from veil.errors import ConfigError, DataError
 from veil.fl.models import ModelSpec, build_model
 from veil.fl.params import get_vector, set_vector
 
+if TYPE_CHECKING:
+    from veil.fl.record_dp import DPSteps, RecordDP
+
 
 class Optimizer(StrEnum):
     """Local optimiser."""
@@ -84,6 +87,8 @@ class ClientUpdate:
     vector: np.ndarray
     num_examples: int
     loss: float
+    #: with record-level DP: the DP-SGD steps this update spent (for the accountant)
+    dp: DPSteps | None = None
 
 
 def derive_seed(seed: int, round_: int, client: int) -> int:
@@ -99,23 +104,30 @@ def local_update(
     cfg: TrainConfig,
     *,
     seed: int,
+    record_dp: RecordDP | None = None,
 ) -> ClientUpdate:
-    """Train from ``global_vec`` on (x, y) for ``cfg.epochs`` and return the new vector."""
+    """Train from ``global_vec`` on (x, y) for ``cfg.epochs`` and return the new vector.
+
+    ``record_dp`` (:class:`veil.fl.record_dp.RecordDP`) trains with DP-SGD instead (Poisson
+    sampling, per-sample clipping, Gaussian noise from a fresh seed, so ``seed`` is unused)."""
     import torch
     from torch import nn
 
+    if record_dp is not None:
+        import veil.fl.record_dp as rdp
+
+        if not isinstance(record_dp, rdp.RecordDP):
+            raise ConfigError("record_dp must be a veil.fl.record_dp.RecordDP")
+        rdp.check_trainable(spec, cfg)
+        x, y = _check_xy(spec, x, y)
+        return rdp.dp_local_update(spec, global_vec, x, y, cfg, record_dp)
     x, y = _check_xy(spec, x, y)
     model = build_model(spec)
     set_vector(model, global_vec)
     model.train()
     params = list(model.parameters())
     anchor = [p.detach().clone() for p in params] if cfg.proximal_mu > 0 else None
-    if cfg.optimizer is Optimizer.ADAM:
-        opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    else:
-        opt = torch.optim.SGD(
-            params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
-        )
+    opt = make_optimizer(params, cfg)
     loss_fn = nn.CrossEntropyLoss()
     # shards opened from sealed bytes are read-only views: torch needs writable memory
     xt = torch.from_numpy(x if x.flags.writeable else x.copy())
@@ -133,6 +145,15 @@ def local_update(
         total += float(loss.detach()) * len(idx)
         count += len(idx)
     return ClientUpdate(get_vector(model), len(yt), total / max(count, 1))
+
+
+def make_optimizer(params: list, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """The configured local optimiser over ``params``."""
+    import torch
+
+    if cfg.optimizer is Optimizer.ADAM:
+        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
 
 
 def _batches(n: int, cfg: TrainConfig, gen: torch.Generator) -> Iterator[torch.Tensor]:

@@ -24,6 +24,40 @@ _NOISE = typer.Option(
     None, "--noise-multiplier", help="with --secure: DP noise z (σ = z·C); 0 turns noise off"
 )
 _CLIP = typer.Option(None, "--clip-norm", help="with --secure: L2 bound C of an update")
+_RECORD_DP = typer.Option(
+    False,
+    "--record-dp",
+    help="record-level DP-SGD (Opacus) on every client; --target-epsilon (default 8), "
+    "--noise-multiplier and --delta then configure it (docs/dp.md)",
+)
+_MAX_GRAD = typer.Option(
+    None, "--max-grad-norm", help="with --record-dp: per-record clip C (default 1.0)"
+)
+
+
+def _privacy_options(
+    spec, quick, rounds, secure, record_dp, malicious, target_epsilon, delta, noise, clip, c
+):
+    """(secure options, record-DP config). With --record-dp the ε/z/δ flags configure
+    DP-SGD; a --secure run alongside keeps its default client-level noise (docs/dp.md)."""
+    if not record_dp:
+        if c is not None:
+            raise typer.BadParameter("--max-grad-norm needs --record-dp")
+        sec = _secure_options(secure, malicious, target_epsilon, delta, noise, clip)
+        return sec, None
+    from veil.fl.record_dp import RecordDP
+
+    if target_epsilon is None and noise is None:
+        target_epsilon = 8.0
+    planned = rounds or (spec.quick_rounds if quick else spec.rounds)
+    rdp = RecordDP(
+        max_grad_norm=1.0 if c is None else c,
+        delta=delta,
+        noise_multiplier=noise,
+        target_epsilon=target_epsilon,
+        rounds=planned if target_epsilon is not None else None,
+    )
+    return _secure_options(secure, malicious, None, delta, None, clip), rdp
 
 
 def _secure_options(secure, malicious, target_epsilon, delta, noise_multiplier, clip_norm):
@@ -66,10 +100,16 @@ def register(demo_app: typer.Typer) -> None:
         delta: float = _DELTA,
         noise_multiplier: float | None = _NOISE,
         clip_norm: float | None = _CLIP,
+        record_dp: bool = _RECORD_DP,
+        max_grad_norm: float | None = _MAX_GRAD,
     ) -> None:
         """Five banks train a credit-risk model on sealed data (what `make demo` runs)."""
         from veil.scenarios import consortium, finance
 
+        sec, rdp = _privacy_options(
+            finance.SPEC, quick, rounds, secure, record_dp, malicious, target_epsilon, delta,
+            noise_multiplier, clip_norm, max_grad_norm,
+        )  # fmt: skip
         consortium.run(
             finance.SPEC,
             out=out or consortium.default_out(),
@@ -79,9 +119,8 @@ def register(demo_app: typer.Typer) -> None:
             strategy=strategy,
             rounds=rounds,
             resume=resume,
-            secure=_secure_options(
-                secure, malicious, target_epsilon, delta, noise_multiplier, clip_norm
-            ),
+            secure=sec,
+            record_dp=rdp,
         )
 
     @demo_app.command("medical")
@@ -99,10 +138,16 @@ def register(demo_app: typer.Typer) -> None:
         delta: float = _DELTA,
         noise_multiplier: float | None = _NOISE,
         clip_norm: float | None = _CLIP,
+        record_dp: bool = _RECORD_DP,
+        max_grad_norm: float | None = _MAX_GRAD,
     ) -> None:
         """Three hospitals train a tumour classifier on sealed data."""
         from veil.scenarios import consortium, medical
 
+        sec, rdp = _privacy_options(
+            medical.SPEC, quick, rounds, secure, record_dp, malicious, target_epsilon, delta,
+            noise_multiplier, clip_norm, max_grad_norm,
+        )  # fmt: skip
         consortium.run(
             medical.SPEC,
             out=out or consortium.default_out(),
@@ -112,7 +157,6 @@ def register(demo_app: typer.Typer) -> None:
             strategy=strategy,
             rounds=rounds,
             resume=resume,
-            secure=_secure_options(
-                secure, malicious, target_epsilon, delta, noise_multiplier, clip_norm
-            ),
+            secure=sec,
+            record_dp=rdp,
         )

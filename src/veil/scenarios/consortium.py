@@ -67,11 +67,13 @@ def run(
     resume: bool = False,
     console: Console | None = None,
     secure: object | None = None,
+    record_dp: object | None = None,
 ) -> dict:
     """Run the whole demo; write ``report.json`` and ``report.png`` under ``out``.
 
     ``secure`` (:class:`veil.aggregation.fl_bridge.SecureOptions`) turns on verified
     aggregation: sealed PINE reports, a Helper process, DP noise, ``malicious`` hostile banks.
+    ``record_dp`` (:class:`veil.fl.record_dp.RecordDP`) trains every bank with DP-SGD.
     """
     from veil.fl.pipeline import TableClient
     from veil.fl.report import plot, write_json
@@ -105,7 +107,7 @@ def run(
     try:
         res, strat, cfg = _train_step(
             spec, admitted, ds, test_df, out, ids, n_rounds, seed, strategy, resume, con,
-            secure_agg,
+            secure_agg, record_dp,
         )  # fmt: skip
     finally:
         if secure_agg is not None:
@@ -114,6 +116,9 @@ def run(
     if secure_agg is not None:
         report["privacy"] = secure_agg.privacy()
         report["config"]["secure"] = secure_agg.describe()
+    if record_dp is not None:
+        _record_dp_report(report, res.result, record_dp, con)
+    if secure_agg is not None:
         _secure_summary(report, con)
     con.print(
         "[bold cyan]5/6 Comparison[/] with the pooled centralised model (what the consortium "
@@ -147,6 +152,20 @@ def _secure_step(spec, secure, out: Path, admitted, n_rounds: int, con):
     return LazySecureAggregation(out / "aggregation", [c.name for c in admitted], n_rounds, secure)
 
 
+def _record_dp_report(report: dict, result, record_dp, con: Console) -> None:
+    """``privacy`` = the record-level guarantee (the client-level one, if any, beside it)."""
+    client_level = report.get("privacy") if "secure" in report["config"] else None
+    report["privacy"] = result.record_ledger.summary(record_dp)
+    if client_level is not None:
+        report["privacy"]["client_level"] = client_level
+    report["config"]["record_dp"] = record_dp.to_dict()
+    p = report["privacy"]
+    con.print(
+        f"  record-level DP-SGD: ε = {p['epsilon']:.3g} at δ = {p['delta']:g} per customer "
+        f"(worst bank, RDP), per-record clip C = {record_dp.max_grad_norm:g} (docs/dp.md)"
+    )
+
+
 def _secure_summary(report: dict, con: Console) -> None:
     """Rejections by reason, the exactness check (noise off), ε."""
     from collections import Counter
@@ -168,8 +187,9 @@ def _secure_summary(report: dict, con: Console) -> None:
 
 
 def _train_step(
-    spec, admitted, ds, test_df, out, ids, n_rounds, seed, strategy, resume, con, secure=None
-):
+    spec, admitted, ds, test_df, out, ids, n_rounds, seed, strategy, resume, con, secure=None,
+    record_dp=None,
+):  # fmt: skip
     """Federated training of the admitted institutions, sealed checkpoint every round."""
     from veil.fl.checkpoint import SealedCheckpointer
     from veil.fl.pipeline import federate
@@ -184,7 +204,9 @@ def _train_step(
         f"[bold cyan]4/6 Federated training[/] ({strat.name}, {n_rounds} rounds, "
         f"{len(admitted)} institutions)"
     )
-    cfg = RunConfig(rounds=n_rounds, seed=seed, train=spec.train, lr_decay=spec.lr_decay)
+    cfg = RunConfig(
+        rounds=n_rounds, seed=seed, train=spec.train, lr_decay=spec.lr_decay, record_dp=record_dp
+    )
     ckpt = SealedCheckpointer(
         out / "checkpoint.sealed", [ids["consortium"].recipient()], [ids["consortium"]]
     )
