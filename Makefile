@@ -11,7 +11,10 @@ export DO_NOT_TRACK := 1
 
 .PHONY: setup demo test bench lint fuzz clean
 
+# PostgreSQL server binaries for the Aggregator-state tests (Debian's package; CI runs as root)
 setup: $(STAMP)
+	command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql)
 
 # Idempotent: re-runs only when pyproject.toml changes. torch is pinned first so no CUDA build is pulled.
 $(STAMP): pyproject.toml

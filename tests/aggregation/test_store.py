@@ -1,57 +1,170 @@
-"""SQLite state: sealed secrets, replay memory and open rounds survive a restart."""
+"""State-store contract, run against SQLite and a real PostgreSQL server on 127.0.0.1.
+
+Sealed secrets, replay memory and open rounds survive a restart; admission and round
+finishing stay exactly-once when several workers (own connections, own threads) race.
+"""
 
 from __future__ import annotations
 
 import os
+import random
+import threading
+from collections import Counter
 
 import pytest
 
-from veil.aggregation.store import AggregatorStore
+from veil.aggregation.store import Admission, SqliteStore, StateStore, open_store
 from veil.crypto.hpke_keys import X25519Identity
-from veil.errors import ProtocolError, VeilError
+from veil.errors import ConfigError, ProtocolError, VeilError
 
-TASK = os.urandom(32)
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.e2e)]
 
 
-def test_restart_resumes_sealed_state(tmp_path):
+@pytest.fixture(params=BACKENDS)
+def state_url(request, tmp_path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite://{tmp_path / 'h.sqlite'}"
+    return request.getfixturevalue("postgres_url")
+
+
+def raw_bytes(url: str) -> bytes:
+    """Everything the database holds at rest, as the operator of the database would see it."""
+    if url.startswith("sqlite://"):
+        path = url[len("sqlite://") :]
+        return b"".join(open(p, "rb").read() for p in (path, path + "-wal") if os.path.exists(p))
+    import psycopg
+
+    out = []
+    with psycopg.connect(url) as conn:
+        for table, cols in (
+            ("seen_reports", "task, report_id"),
+            ("rounds", "task, verify_key_sealed, agg_share_sealed"),
+            ("pending", "task, report_id, out_share_sealed"),
+        ):
+            for row in conn.execute(f"SELECT {cols} FROM {table}"):
+                out.extend(bytes(v) for v in row if v is not None)
+    return b"|".join(out)
+
+
+def test_restart_resumes_sealed_state(state_url):
+    task = os.urandom(32)
     ident = X25519Identity.generate()
-    db = tmp_path / "h.sqlite"
-    s = AggregatorStore(db, ident)
+    s = open_store(state_url, ident)
     vk = os.urandom(48)
     secret = b"OUT-SHARE-" * 50
-    s.bind_verify_key(TASK, 1, vk)
-    assert s.admit(TASK, b"r" * 16, 1, "alice")
-    s.put_pending(TASK, 1, b"r" * 16, secret)
+    rid = os.urandom(16)
+    s.bind_verify_key(task, 1, vk)
+    assert s.offer(task, rid, 1, "alice") is Admission.NEW
+    s.put_pending(task, 1, rid, secret)
     s.close()
-    raw = db.read_bytes() + (
-        db.with_suffix(".sqlite-wal").read_bytes()
-        if db.with_suffix(".sqlite-wal").exists()
-        else b""
-    )
+    raw = raw_bytes(state_url)
+    assert task in raw  # the dump did see this task's rows
     assert b"OUT-SHARE-" not in raw and vk not in raw  # secrets are sealed at rest
 
-    s = AggregatorStore(db, ident)
-    assert s.load_pending(TASK, 1, b"r" * 16) == secret
-    assert s.admit(TASK, b"r" * 16, 1, "alice")  # a retry in the same open round
-    assert not s.admit(TASK, b"r" * 16, 2, "alice")  # the same id in another round: replay
+    s = open_store(state_url, ident)
+    assert s.load_pending(task, 1, rid) == secret
+    assert s.offer(task, rid, 1, "alice") is Admission.RETRY  # a retry, same open round
+    assert not s.admit(task, rid, 2, "alice")  # the same id in another round: replay
     with pytest.raises(ProtocolError, match="different verify key"):
-        s.bind_verify_key(TASK, 1, os.urandom(48))
-    s.finish_round(TASK, 1, b"AGG", 1)
-    assert s.collected_share(TASK, 1) == b"AGG"
-    assert s.pending_ids(TASK, 1) == set()
-    assert not s.admit(TASK, b"r" * 16, 1, "alice")  # round collected: now a replay
+        s.bind_verify_key(task, 1, os.urandom(48))
+    s.finish_round(task, 1, b"AGG", 1)
+    assert s.collected_share(task, 1) == b"AGG"
+    assert b"AGG" not in raw_bytes(state_url).replace(task, b"")
+    assert s.pending_ids(task, 1) == set()
+    assert not s.admit(task, rid, 1, "alice")  # round collected: now a replay
     with pytest.raises(ProtocolError, match="already collected"):
-        s.bind_verify_key(TASK, 1, vk)
+        s.bind_verify_key(task, 1, vk)
     with pytest.raises(ProtocolError):
-        s.finish_round(TASK, 1, b"AGG", 1)
+        s.finish_round(task, 1, b"AGG", 1)
+    with pytest.raises(ProtocolError, match="not open"):
+        s.put_pending(task, 1, rid, secret)  # no share slips into a collected round
+    s.mark_collected(task, 7)
+    assert s.round_status(task, 7) == "collected"
     s.close()
 
 
-def test_another_identity_cannot_read_the_state(tmp_path):
-    db = tmp_path / "h.sqlite"
-    s = AggregatorStore(db, X25519Identity.generate())
-    s.bind_verify_key(TASK, 1, b"k" * 48)
+def test_another_identity_cannot_read_the_state(state_url):
+    task = os.urandom(32)
+    s = open_store(state_url, X25519Identity.generate())
+    s.bind_verify_key(task, 1, b"k" * 48)
     s.close()
-    s = AggregatorStore(db, X25519Identity.generate())
+    s = open_store(state_url, X25519Identity.generate())
     with pytest.raises(VeilError):
-        s.bind_verify_key(TASK, 1, b"k" * 48)
+        s.bind_verify_key(task, 1, b"k" * 48)
+    s.close()
+
+
+def _race(stores: list[StateStore], work) -> list:
+    """Run ``work(store)`` on every store at once (one thread each); return the results."""
+    barrier = threading.Barrier(len(stores))
+    results: list = [None] * len(stores)
+    errors: list[BaseException] = []
+
+    def run(i: int) -> None:
+        try:
+            barrier.wait()
+            results[i] = work(stores[i], i)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(stores))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors, errors
+    return results
+
+
+def test_concurrent_workers_admit_each_report_exactly_once(state_url):
+    """Four workers, each with its own connection, offer the same 150 ids in different orders."""
+    task, ident = os.urandom(32), X25519Identity.generate()
+    workers = [open_store(state_url, ident) for _ in range(4)]
+    ids = [os.urandom(16) for _ in range(150)]
+    workers[0].bind_verify_key(task, 1, b"v" * 48)
+
+    def offer_all(store: StateStore, i: int) -> list[tuple[bytes, Admission]]:
+        order = ids[:]
+        random.Random(i).shuffle(order)
+        return [(rid, store.offer(task, rid, 1, f"c{i}")) for rid in order]
+
+    results = [x for r in _race(workers, offer_all) for x in r]
+    new = Counter(rid for rid, a in results if a is Admission.NEW)
+    assert set(new) == set(ids) and set(new.values()) == {1}  # exactly one admission each
+    assert Counter(a for _, a in results)[Admission.RETRY] == 3 * len(ids)
+
+    # the same ids as a replay into the next round: every worker refuses every one
+    replays = _race(workers, lambda s, i: [s.offer(task, rid, 2, "x") for rid in ids])
+    assert {a for r in replays for a in r} == {Admission.REPLAY}
+
+    # collection: exactly one worker finishes the round, the others find it collected
+    for rid in ids[:10]:
+        workers[0].put_pending(task, 1, rid, b"share")
+
+    def finish(store: StateStore, i: int) -> bool:
+        try:
+            store.finish_round(task, 1, b"AGG%d" % i, 10)
+            return True
+        except ProtocolError:
+            return False
+
+    won = _race(workers, finish)
+    assert won.count(True) == 1
+    assert workers[3].collected_share(task, 1) == b"AGG%d" % won.index(True)
+    assert workers[2].pending_ids(task, 1) == set()
+    after = _race(workers, lambda s, i: [s.offer(task, rid, 1, "x") for rid in ids[:20]])
+    assert {a for r in after for a in r} == {Admission.REPLAY}
+    for w in workers:
+        w.close()
+
+
+def test_state_urls(tmp_path):
+    ident = X25519Identity.generate()
+    assert isinstance(open_store("sqlite://:memory:", ident), SqliteStore)
+    s = open_store(f"sqlite://{tmp_path / 'a.sqlite'}", ident)
+    assert (tmp_path / "a.sqlite").exists()
+    s.close()
+    assert isinstance(open_store(tmp_path / "b.sqlite", ident), SqliteStore)
+    for bad in ("mysql://x@127.0.0.1/db", "sqlite://"):
+        with pytest.raises(ConfigError):
+            open_store(bad, ident)

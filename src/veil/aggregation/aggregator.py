@@ -34,7 +34,7 @@ from veil.aggregation.report import (
     vdaf_nonce,
     verify_key_info,
 )
-from veil.aggregation.store import AggregatorStore
+from veil.aggregation.store import StateStore
 from veil.aggregation.vdafs import TaskVdafs
 from veil.crypto.hpke_keys import X25519Identity
 from veil.errors import FormatError, IntegrityError, ProtocolError, VdafError, VerificationFailed
@@ -143,9 +143,7 @@ def sigma_int_per_aggregator(cfg: ConsortiumConfig, vdafs: TaskVdafs) -> float:
 class HelperCore:
     """The Helper's two handlers, transport-free: bytes in, bytes out (docs/protocol.md §5)."""
 
-    def __init__(
-        self, cfg: ConsortiumConfig, identity: X25519Identity, store: AggregatorStore
-    ) -> None:
+    def __init__(self, cfg: ConsortiumConfig, identity: X25519Identity, store: StateStore) -> None:
         if identity.recipient() != cfg.helper_hpke:
             raise ProtocolError("this identity is not the consortium's Helper HPKE key")
         self.cfg = cfg
@@ -225,7 +223,14 @@ class HelperCore:
             (self.store.load_pending(req.task_id, req.round, rid) for rid in req.report_ids),
         )
         share = noised_share(self.cfg, self.vdafs, agg)
-        self.store.finish_round(req.task_id, req.round, share, len(req.report_ids))
+        try:
+            self.store.finish_round(req.task_id, req.round, share, len(req.report_ids))
+        except ProtocolError:
+            # another worker of this Aggregator collected the round first: answer with its share
+            done = self.store.collected_share(req.task_id, req.round)
+            if done is None:
+                raise
+            return done
         return share
 
     def _check_task(self, task_id: bytes) -> None:

@@ -31,6 +31,12 @@ def serve(
     db: Path = typer.Option(  # noqa: B008
         None, "--db", help="SQLite state (default: helper-<task>.sqlite beside the config)"
     ),
+    state: str = typer.Option(
+        None,
+        "--state",
+        envvar="VEIL_HELPER_STATE",
+        help="state URL: sqlite:///path or postgresql://user@127.0.0.1:PORT/db (overrides --db)",
+    ),
 ) -> None:
     """Serve the Helper on HOST:PORT (loopback only)."""
     import uvicorn
@@ -38,7 +44,7 @@ def serve(
     from veil.aggregation.aggregator import HelperCore
     from veil.aggregation.config import ConsortiumConfig
     from veil.aggregation.service import create_app
-    from veil.aggregation.store import AggregatorStore
+    from veil.aggregation.store import open_store
     from veil.errors import ConfigError
 
     if host not in ("127.0.0.1", "localhost", "::1"):
@@ -46,7 +52,7 @@ def serve(
     cfg = ConsortiumConfig.load(config)
     ident = load_helper_identity(identity)
     db_path = db or config.parent / f"helper-{cfg.task_id.hex()[:16]}.sqlite"
-    core = HelperCore(cfg, ident, AggregatorStore(db_path, ident))
+    core = HelperCore(cfg, ident, open_store(state or db_path, ident))
     uvicorn.run(create_app(core), host=host, port=port, log_level="warning")
 
 

@@ -36,7 +36,7 @@ from veil.aggregation.messages import (
     decode_verify_response,
 )
 from veil.aggregation.report import Report, seal_share, verify_key_info
-from veil.aggregation.store import AggregatorStore
+from veil.aggregation.store import SqliteStore, StateStore
 from veil.aggregation.transport import HelperTransport
 from veil.aggregation.vdafs import TaskVdafs
 from veil.crypto.hpke_keys import X25519Identity
@@ -69,14 +69,14 @@ class VerifiedAggregator:
         cfg: ConsortiumConfig,
         identity: X25519Identity,
         helper: HelperTransport,
-        store: AggregatorStore | None = None,
+        store: StateStore | None = None,
     ) -> None:
         if identity.recipient() != cfg.leader_hpke:
             raise ProtocolError("this identity is not the consortium's Leader HPKE key")
         self.cfg = cfg
         self.identity = identity
         self.helper = helper
-        self.store = store or AggregatorStore(":memory:", identity)
+        self.store = store or SqliteStore(":memory:", identity)
         self.vdafs = TaskVdafs.for_config(cfg)
         self._round_vk: dict[int, bytes] = {}
 

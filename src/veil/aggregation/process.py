@@ -29,12 +29,21 @@ def write_private(path: Path, text: str) -> None:
 
 
 class HelperProcess:
-    """A real Helper process; ``start()`` waits until ``/v1/health`` answers."""
+    """A real Helper process; ``start()`` waits until ``/v1/health`` answers.
+
+    ``state`` is a state URL (docs/protocol.md §7); default: ``helper.sqlite`` in ``folder``.
+    """
 
     def __init__(
-        self, folder: Path, cfg: ConsortiumConfig, identity: X25519Identity, port: int
+        self,
+        folder: Path,
+        cfg: ConsortiumConfig,
+        identity: X25519Identity,
+        port: int,
+        state: str | None = None,
     ) -> None:
         self.folder, self.cfg, self.identity, self.port = Path(folder), cfg, identity, port
+        self.state = state or f"sqlite://{self.folder / 'helper.sqlite'}"
         self.proc: subprocess.Popen | None = None
         self.log = self.folder / "helper.log"
 
@@ -50,7 +59,7 @@ class HelperProcess:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "veil.cli", "helper", "serve", "--identity", str(ident),
                  "--config", str(cfg), "--host", "127.0.0.1", "--port", str(self.port),
-                 "--db", str(self.folder / "helper.sqlite")],
+                 "--state", self.state],
                 stdout=subprocess.DEVNULL, stderr=log,
             )  # fmt: skip
         deadline = time.time() + timeout_s

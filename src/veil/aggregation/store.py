@@ -1,23 +1,36 @@
-"""Aggregator state in SQLite (docs/protocol.md §7): seen report ids, rounds, pending shares.
+"""Aggregator state (docs/protocol.md §7): seen report ids, rounds, pending output shares.
+
+One interface, :class:`StateStore`, with the protocol logic written once in portable SQL; two
+backends supply a connection and a transaction: :class:`SqliteStore` (default, one host) and
+:class:`veil.aggregation.pg_store.PostgresStore` (several workers behind one Aggregator, as
+Janus does). :func:`open_store` picks one from a URL.
 
 Secrets (verify keys, output and aggregate shares) are sealed with ``veil.seal`` to the
-Aggregator's own HPKE recipient before they touch the database. One writer per Aggregator
-(SQLite, WAL); PostgreSQL is not implemented.
+Aggregator's own HPKE recipient before they touch the database. Every decision that must not
+race runs inside one transaction, and report-id admission is a single
+``INSERT … ON CONFLICT DO NOTHING`` against the ``(task, report_id)`` primary key, so two
+workers can never both admit the same report id as new.
 """
 
 from __future__ import annotations
 
+import enum
 import hmac
 import sqlite3
 import threading
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from veil.crypto.hpke_keys import X25519Identity
 from veil.crypto.seal import open as open_sealed
 from veil.crypto.seal import seal
-from veil.errors import ProtocolError
+from veil.errors import ConfigError, ProtocolError
 
-_SCHEMA = """
+# Portable schema: BLOB/INTEGER are rewritten per dialect (BYTEA/BIGINT on PostgreSQL).
+SCHEMA = """
 CREATE TABLE IF NOT EXISTS seen_reports (
     task BLOB NOT NULL, report_id BLOB NOT NULL, round INTEGER NOT NULL, client TEXT NOT NULL,
     PRIMARY KEY (task, report_id));
@@ -32,126 +45,208 @@ CREATE TABLE IF NOT EXISTS pending (
 
 OPEN, COLLECTED = "open", "collected"
 
+Query = Callable[[str, tuple], Any]  # runs one statement with ``?`` placeholders, returns a cursor
 
-class AggregatorStore:
-    """SQLite-backed state; ``path=":memory:"`` for an in-process Aggregator."""
 
-    def __init__(self, path: str | Path, identity: X25519Identity) -> None:
+class Admission(enum.Enum):
+    """The outcome of offering a report id: first sight, a Leader retry, or a replay."""
+
+    NEW = "new"
+    RETRY = "retry"  # same id, same round, round still open: the Leader resent a batch
+    REPLAY = "replay"
+
+
+class StateStore(ABC):
+    """The Aggregator's state; backends provide :meth:`_tx` (one transaction) and ``close``."""
+
+    #: appended to a SELECT of the ``rounds`` row that a decision depends on (row lock on PG)
+    _share_lock = ""
+
+    def __init__(self, identity: X25519Identity) -> None:
         self.identity = identity
         self._recipient = identity.recipient()
-        self._lock = threading.Lock()
-        self.db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        if str(path) != ":memory:":
-            self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=FULL")
-        self.db.executescript(_SCHEMA)
 
-    def close(self) -> None:
-        self.db.close()
+    @abstractmethod
+    def _tx(self) -> Any:
+        """Context manager: one transaction, yielding a :data:`Query`; rolls back on error."""
+
+    @abstractmethod
+    def close(self) -> None: ...
 
     def _seal(self, data: bytes) -> bytes:
         return seal(data, [self._recipient])
 
     def _open(self, blob: bytes) -> bytes:
-        return open_sealed(blob, [self.identity])
+        return open_sealed(bytes(blob), [self.identity])
+
+    def _status(self, q: Query, task: bytes, rnd: int) -> str | None:
+        sql = "SELECT status FROM rounds WHERE task=? AND round=?" + self._share_lock  # noqa: S608 - class constant
+        row = q(sql, (task, rnd)).fetchone()
+        return row[0] if row else None
 
     # ----- rounds -----------------------------------------------------------------------------
     def round_status(self, task: bytes, rnd: int) -> str | None:
-        row = self.db.execute(
-            "SELECT status FROM rounds WHERE task=? AND round=?", (task, rnd)
-        ).fetchone()
-        return row[0] if row else None
+        with self._tx() as q:
+            return self._status(q, task, rnd)
 
     def bind_verify_key(self, task: bytes, rnd: int, verify_key: bytes) -> None:
         """Store the round's verify key on first use; a different one later is refused."""
-        with self._lock:
-            row = self.db.execute(
+        with self._tx() as q:
+            q(
+                "INSERT INTO rounds (task, round, status, verify_key_sealed) VALUES (?,?,?,?) "
+                "ON CONFLICT (task, round) DO NOTHING",
+                (task, rnd, OPEN, self._seal(verify_key)),
+            )
+            status, sealed = q(
                 "SELECT status, verify_key_sealed FROM rounds WHERE task=? AND round=?",
                 (task, rnd),
             ).fetchone()
-            if row is None:
-                self.db.execute(
-                    "INSERT INTO rounds (task, round, status, verify_key_sealed) VALUES (?,?,?,?)",
-                    (task, rnd, OPEN, self._seal(verify_key)),
-                )
-                return
-            if row[0] != OPEN:
-                raise ProtocolError(f"round {rnd} is already {row[0]}")
-            if not hmac.compare_digest(self._open(row[1]), verify_key):
-                raise ProtocolError(f"round {rnd} was started with a different verify key")
+        if status != OPEN:
+            raise ProtocolError(f"round {rnd} is already {status}")
+        if sealed is None or not hmac.compare_digest(self._open(sealed), verify_key):
+            raise ProtocolError(f"round {rnd} was started with a different verify key")
 
     # ----- replay -----------------------------------------------------------------------------
-    def admit(self, task: bytes, report_id: bytes, rnd: int, client: str) -> bool:
-        """Record a report id; False if it was seen before (a replay).
-
-        The same report again in the same still-open round is a Leader retry, not a replay.
-        """
-        with self._lock:
-            row = self.db.execute(
+    def offer(self, task: bytes, report_id: bytes, rnd: int, client: str) -> Admission:
+        """Record a report id atomically and say whether it is new, a retry or a replay."""
+        with self._tx() as q:
+            cur = q(
+                "INSERT INTO seen_reports (task, report_id, round, client) VALUES (?,?,?,?) "
+                "ON CONFLICT (task, report_id) DO NOTHING",
+                (task, report_id, rnd, client),
+            )
+            if cur.rowcount == 1:
+                return Admission.NEW
+            (seen_round,) = q(
                 "SELECT round FROM seen_reports WHERE task=? AND report_id=?", (task, report_id)
             ).fetchone()
-            if row is None:
-                self.db.execute(
-                    "INSERT INTO seen_reports VALUES (?,?,?,?)", (task, report_id, rnd, client)
-                )
-                return True
-            return row[0] == rnd and self.round_status(task, rnd) in (None, OPEN)
+            if seen_round == rnd and self._status(q, task, rnd) in (None, OPEN):
+                return Admission.RETRY
+            return Admission.REPLAY
+
+    def admit(self, task: bytes, report_id: bytes, rnd: int, client: str) -> bool:
+        """False if the report id is a replay; a Leader retry in the same open round is fine."""
+        return self.offer(task, report_id, rnd, client) is not Admission.REPLAY
 
     # ----- pending output shares and collection -----------------------------------------------
     def put_pending(self, task: bytes, rnd: int, report_id: bytes, out_share: bytes) -> None:
-        self.db.execute(
-            "INSERT OR REPLACE INTO pending VALUES (?,?,?,?)",
-            (task, rnd, report_id, self._seal(out_share)),
-        )
+        """Keep a verified output share (sealed) for an open round; refused once collected."""
+        sealed = self._seal(out_share)
+        with self._tx() as q:
+            if self._status(q, task, rnd) != OPEN:
+                raise ProtocolError(f"round {rnd} is not open")
+            q(
+                "INSERT INTO pending (task, round, report_id, out_share_sealed) VALUES (?,?,?,?) "
+                "ON CONFLICT (task, round, report_id) "
+                "DO UPDATE SET out_share_sealed=excluded.out_share_sealed",
+                (task, rnd, report_id, sealed),
+            )
 
     def drop_pending(self, task: bytes, rnd: int, report_id: bytes) -> None:
-        self.db.execute(
-            "DELETE FROM pending WHERE task=? AND round=? AND report_id=?", (task, rnd, report_id)
-        )
+        with self._tx() as q:
+            q(
+                "DELETE FROM pending WHERE task=? AND round=? AND report_id=?",
+                (task, rnd, report_id),
+            )
 
     def pending_ids(self, task: bytes, rnd: int) -> set[bytes]:
-        rows = self.db.execute(
-            "SELECT report_id FROM pending WHERE task=? AND round=?", (task, rnd)
-        ).fetchall()
+        with self._tx() as q:
+            rows = q(
+                "SELECT report_id FROM pending WHERE task=? AND round=?", (task, rnd)
+            ).fetchall()
         return {bytes(r[0]) for r in rows}
 
     def load_pending(self, task: bytes, rnd: int, report_id: bytes) -> bytes:
-        row = self.db.execute(
-            "SELECT out_share_sealed FROM pending WHERE task=? AND round=? AND report_id=?",
-            (task, rnd, report_id),
-        ).fetchone()
+        with self._tx() as q:
+            row = q(
+                "SELECT out_share_sealed FROM pending WHERE task=? AND round=? AND report_id=?",
+                (task, rnd, report_id),
+            ).fetchone()
         if row is None:
             raise ProtocolError("no pending output share for that report")
         return self._open(row[0])
 
     def finish_round(self, task: bytes, rnd: int, agg_share: bytes, count: int) -> None:
-        """Mark the round collected, keep its aggregate share (sealed), drop pending shares."""
-        with self._lock:
-            self.db.execute("BEGIN IMMEDIATE")
-            try:
-                cur = self.db.execute(
-                    "UPDATE rounds SET status=?, agg_share_sealed=?, report_count=? "
-                    "WHERE task=? AND round=? AND status=?",
-                    (COLLECTED, self._seal(agg_share), count, task, rnd, OPEN),
-                )
-                if cur.rowcount != 1:
-                    raise ProtocolError(f"round {rnd} is not open")
-                self.db.execute("DELETE FROM pending WHERE task=? AND round=?", (task, rnd))
-                self.db.execute("COMMIT")
-            except BaseException:
-                self.db.execute("ROLLBACK")
-                raise
+        """Mark the round collected, keep its aggregate share (sealed), drop pending shares.
+
+        One transaction; the conditional UPDATE makes exactly one concurrent caller win.
+        """
+        sealed = self._seal(agg_share)
+        with self._tx() as q:
+            cur = q(
+                "UPDATE rounds SET status=?, agg_share_sealed=?, report_count=? "
+                "WHERE task=? AND round=? AND status=?",
+                (COLLECTED, sealed, count, task, rnd, OPEN),
+            )
+            if cur.rowcount != 1:
+                raise ProtocolError(f"round {rnd} is not open")
+            q("DELETE FROM pending WHERE task=? AND round=?", (task, rnd))
 
     def mark_collected(self, task: bytes, rnd: int) -> None:
         """The Leader's record that a round is done (it keeps no pending shares)."""
-        self.db.execute(
-            "INSERT OR REPLACE INTO rounds (task, round, status) VALUES (?,?,?)",
-            (task, rnd, COLLECTED),
-        )
+        with self._tx() as q:
+            q(
+                "INSERT INTO rounds (task, round, status) VALUES (?,?,?) "
+                "ON CONFLICT (task, round) DO UPDATE SET status=excluded.status",
+                (task, rnd, COLLECTED),
+            )
 
     def collected_share(self, task: bytes, rnd: int) -> bytes | None:
-        row = self.db.execute(
-            "SELECT agg_share_sealed FROM rounds WHERE task=? AND round=? AND status=?",
-            (task, rnd, COLLECTED),
-        ).fetchone()
-        return self._open(row[0]) if row else None
+        with self._tx() as q:
+            row = q(
+                "SELECT agg_share_sealed FROM rounds WHERE task=? AND round=? AND status=?",
+                (task, rnd, COLLECTED),
+            ).fetchone()
+        return self._open(row[0]) if row and row[0] is not None else None
+
+
+class SqliteStore(StateStore):
+    """SQLite state (WAL); ``path=":memory:"`` for an in-process Aggregator.
+
+    Transactions are ``BEGIN IMMEDIATE``: writers on the same file, in this process or
+    another, are serialised by SQLite's own lock (busy timeout 30 s).
+    """
+
+    def __init__(self, path: str | Path, identity: X25519Identity) -> None:
+        super().__init__(identity)
+        self._lock = threading.Lock()
+        self.db = sqlite3.connect(
+            str(path), check_same_thread=False, isolation_level=None, timeout=30
+        )
+        if str(path) != ":memory:":
+            self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=FULL")
+        self.db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[Query]:
+        with self._lock:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db.execute
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("COMMIT")
+
+
+AggregatorStore = SqliteStore  # the historical name, kept for existing callers
+
+
+def open_store(url: str | Path, identity: X25519Identity) -> StateStore:
+    """``sqlite:///abs/path``, ``sqlite://:memory:``, a plain path, or ``postgresql://…``."""
+    text = str(url)
+    if text.startswith(("postgresql://", "postgres://")):
+        from veil.aggregation.pg_store import PostgresStore
+
+        return PostgresStore(text, identity)
+    if text.startswith("sqlite://"):
+        text = text[len("sqlite://") :]
+    elif "://" in text:
+        raise ConfigError("state URL must be sqlite://… or postgresql://…")
+    if not text:
+        raise ConfigError("empty SQLite path in the state URL")
+    return SqliteStore(text, identity)
