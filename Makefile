@@ -38,8 +38,8 @@ bench: setup
 	$(BIN)/python -m bench
 
 lint: setup
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench fuzz
+	$(BIN)/ruff format --check src tests bench fuzz
 
 # each target runs for at most FUZZ_SECONDS (libFuzzer -max_total_time), one after another,
 # at low priority; results in runs/fuzz/results.json. E.g. make fuzz FUZZ_SECONDS=600

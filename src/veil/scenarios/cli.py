@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import typer
@@ -82,81 +83,58 @@ def _secure_options(secure, malicious, target_epsilon, delta, noise_multiplier, 
 _RESUME = typer.Option(False, "--resume", help="continue from the sealed checkpoint in --out")
 
 
+def _demo_command(scenario: str, doc: str) -> Callable[..., None]:
+    """One ``veil demo <scenario>`` command; every scenario takes the same options."""
+
+    def command(
+        out: Path | None = _OUT,
+        quick: bool = _QUICK,
+        seed: int = _SEED,
+        partition: str | None = _PART,
+        strategy: str | None = _STRAT,
+        rounds: int | None = _ROUNDS,
+        resume: bool = _RESUME,
+        secure: bool = _SECURE,
+        malicious: int = _MALICIOUS,
+        target_epsilon: float | None = _TARGET_EPS,
+        delta: float = _DELTA,
+        noise_multiplier: float | None = _NOISE,
+        clip_norm: float | None = _CLIP,
+        record_dp: bool = _RECORD_DP,
+        max_grad_norm: float | None = _MAX_GRAD,
+    ) -> None:
+        import importlib
+
+        from veil.scenarios import consortium
+
+        spec = importlib.import_module(f"veil.scenarios.{scenario}").SPEC
+        sec, rdp = _privacy_options(
+            spec, quick, rounds, secure, record_dp, malicious, target_epsilon, delta,
+            noise_multiplier, clip_norm, max_grad_norm,
+        )  # fmt: skip
+        consortium.run(
+            spec,
+            out=out or consortium.default_out(),
+            quick=quick,
+            seed=seed,
+            partition=partition,
+            strategy=strategy,
+            rounds=rounds,
+            resume=resume,
+            secure=sec,
+            record_dp=rdp,
+        )
+
+    command.__doc__ = doc
+    command.__name__ = scenario
+    return command
+
+
 def register(demo_app: typer.Typer) -> None:
     """Add the consortium demos to the ``veil demo`` group."""
-
-    @demo_app.command("finance")
-    def finance(
-        out: Path | None = _OUT,
-        quick: bool = _QUICK,
-        seed: int = _SEED,
-        partition: str | None = _PART,
-        strategy: str | None = _STRAT,
-        rounds: int | None = _ROUNDS,
-        resume: bool = _RESUME,
-        secure: bool = _SECURE,
-        malicious: int = _MALICIOUS,
-        target_epsilon: float | None = _TARGET_EPS,
-        delta: float = _DELTA,
-        noise_multiplier: float | None = _NOISE,
-        clip_norm: float | None = _CLIP,
-        record_dp: bool = _RECORD_DP,
-        max_grad_norm: float | None = _MAX_GRAD,
-    ) -> None:
-        """Five banks train a credit-risk model on sealed data (what `make demo` runs)."""
-        from veil.scenarios import consortium, finance
-
-        sec, rdp = _privacy_options(
-            finance.SPEC, quick, rounds, secure, record_dp, malicious, target_epsilon, delta,
-            noise_multiplier, clip_norm, max_grad_norm,
-        )  # fmt: skip
-        consortium.run(
-            finance.SPEC,
-            out=out or consortium.default_out(),
-            quick=quick,
-            seed=seed,
-            partition=partition,
-            strategy=strategy,
-            rounds=rounds,
-            resume=resume,
-            secure=sec,
-            record_dp=rdp,
-        )
-
-    @demo_app.command("medical")
-    def medical(
-        out: Path | None = _OUT,
-        quick: bool = _QUICK,
-        seed: int = _SEED,
-        partition: str | None = _PART,
-        strategy: str | None = _STRAT,
-        rounds: int | None = _ROUNDS,
-        resume: bool = _RESUME,
-        secure: bool = _SECURE,
-        malicious: int = _MALICIOUS,
-        target_epsilon: float | None = _TARGET_EPS,
-        delta: float = _DELTA,
-        noise_multiplier: float | None = _NOISE,
-        clip_norm: float | None = _CLIP,
-        record_dp: bool = _RECORD_DP,
-        max_grad_norm: float | None = _MAX_GRAD,
-    ) -> None:
-        """Three hospitals train a tumour classifier on sealed data."""
-        from veil.scenarios import consortium, medical
-
-        sec, rdp = _privacy_options(
-            medical.SPEC, quick, rounds, secure, record_dp, malicious, target_epsilon, delta,
-            noise_multiplier, clip_norm, max_grad_norm,
-        )  # fmt: skip
-        consortium.run(
-            medical.SPEC,
-            out=out or consortium.default_out(),
-            quick=quick,
-            seed=seed,
-            partition=partition,
-            strategy=strategy,
-            rounds=rounds,
-            resume=resume,
-            secure=sec,
-            record_dp=rdp,
-        )
+    demo_app.command("finance")(
+        _demo_command("finance", "Five banks train a credit-risk model on sealed data (make demo).")
+    )
+    demo_app.command("medical")(
+        _demo_command("medical", "Three hospitals train a tumour classifier on sealed data.")
+    )
