@@ -32,7 +32,11 @@ class _TooLarge(Exception):
 
 async def _read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+    # isdigit() alone admits "²" and other non-ASCII digits; int() of 4,300+ digits raises
+    if declared is not None and (
+        not (declared.isascii() and declared.isdigit()) or len(declared) > 18
+        or int(declared) > limit
+    ):  # fmt: skip
         raise _TooLarge
     chunks, size = [], 0
     async for chunk in request.stream():
@@ -46,10 +50,13 @@ async def _read_body(request: Request, limit: int) -> bytes:
 def _authorised(core: HelperCore, request: Request, body: bytes) -> bool:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
-    if not hmac.compare_digest(scheme, AUTH_SCHEME):
+    # compare bytes: compare_digest raises TypeError on a str with non-ASCII characters
+    if not hmac.compare_digest(scheme.encode("latin-1"), AUTH_SCHEME.encode()):
         return False
     ts_text, _, sig_text = token.partition(".")
-    if not ts_text.isdigit() or abs(time.time() - int(ts_text)) > MAX_SKEW_S:
+    if not (ts_text.isascii() and ts_text.isdigit() and len(ts_text) <= 12):
+        return False  # not plain ASCII seconds ("²" is a digit to isdigit, int() refuses it)
+    if abs(time.time() - int(ts_text)) > MAX_SKEW_S:
         return False
     try:
         sig = base64.urlsafe_b64decode(sig_text + "=" * (-len(sig_text) % 4))
