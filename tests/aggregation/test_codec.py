@@ -123,3 +123,13 @@ def test_config_round_trip_and_strictness(tmp_path):
         ConsortiumConfig.load(p)
     with pytest.raises(ConfigError):
         dataclasses.replace(CON.cfg, helper_endpoint="http://10.0.0.1:80")
+
+
+def test_json_nesting_bomb_is_a_format_error():
+    """'[[[…]]]' made json.loads raise RecursionError, a 500 at the Helper (test_helper_abuse)."""
+    from veil.errors import FormatError
+
+    bomb = b"[" * 100_000 + b"]" * 100_000
+    for decode in (VerifyRequest.decode, CollectRequest.decode, decode_verify_response):
+        with pytest.raises(FormatError):
+            decode(bomb)

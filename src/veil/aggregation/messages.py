@@ -55,7 +55,7 @@ def checksum(report_ids: list[bytes]) -> bytes:
 def _load(body: bytes) -> dict:
     try:
         obj = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # RecursionError: "[[[…"
         raise FormatError("message is not JSON") from exc
     if not isinstance(obj, dict):
         raise FormatError("message must be a JSON object")
@@ -145,7 +145,7 @@ def encode_verify_response(results: list[VerifyResult]) -> bytes:
 def decode_verify_response(body: bytes) -> list[VerifyResult]:
     try:
         rows = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise FormatError("verify response is not JSON") from exc
     if not isinstance(rows, list):
         raise FormatError("verify response must be a list")
