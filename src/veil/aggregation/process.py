@@ -57,11 +57,8 @@ class HelperProcess:
         # the child's stderr goes to a file: a pipe nobody reads could fill and block it
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "veil.cli", "helper", "serve", "--identity", str(ident),
-                 "--config", str(cfg), "--host", "127.0.0.1", "--port", str(self.port),
-                 "--state", self.state],
-                stdout=subprocess.DEVNULL, stderr=log,
-            )  # fmt: skip
+                self.command(ident, cfg), stdout=subprocess.DEVNULL, stderr=log
+            )
         deadline = time.time() + timeout_s
         url = f"http://127.0.0.1:{self.port}/v1/health"
         while time.time() < deadline:
@@ -74,6 +71,12 @@ class HelperProcess:
                 time.sleep(0.1)
         self.stop()
         raise ProtocolError(f"the Helper did not answer within {timeout_s} s; see {self.log}")
+
+    def command(self, ident: Path, cfg: Path) -> list[str]:
+        """The child's argv (a benchmark may run an instrumented server instead)."""
+        return [sys.executable, "-m", "veil.cli", "helper", "serve", "--identity", str(ident),
+                "--config", str(cfg), "--host", "127.0.0.1", "--port", str(self.port),
+                "--state", self.state]  # fmt: skip
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
