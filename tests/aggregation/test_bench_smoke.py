@@ -11,13 +11,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_bench_agg_quick(tmp_path):
-    env = {"VEIL_BENCH_QUICK": "1", "PATH": "/usr/bin:/bin"}
+    env = {"VEIL_BENCH_QUICK": "1", "VEIL_BENCH_RESULTS": str(tmp_path), "PATH": "/usr/bin:/bin"}
     out = subprocess.run(
         [sys.executable, "-m", "bench", "agg"], cwd=ROOT, env=env, capture_output=True,
         text=True, timeout=300,
     )  # fmt: skip
     assert out.returncode == 0, out.stderr[-2000:]
-    res = json.loads((ROOT / "bench" / "results" / "agg.quick.json").read_text())
+    res = json.loads((tmp_path / "agg.quick.json").read_text())
     row = res["rows"][0]
     assert row["upload_ratio_vs_float32"] < 3.5 and row["client_s_per_report"] > 0
     assert res["many_clients"]["clients"] == 10

@@ -13,14 +13,14 @@ pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_bench_helper_load_quick():
-    env = {"VEIL_BENCH_QUICK": "1", "PATH": "/usr/bin:/bin"}
+def test_bench_helper_load_quick(tmp_path):
+    env = {"VEIL_BENCH_QUICK": "1", "VEIL_BENCH_RESULTS": str(tmp_path), "PATH": "/usr/bin:/bin"}
     out = subprocess.run(
         [sys.executable, "-m", "bench", "helper_load"], cwd=ROOT, env=env, capture_output=True,
         text=True, timeout=300,
     )  # fmt: skip
     assert out.returncode == 0, out.stderr[-2000:]
-    res = json.loads((ROOT / "bench" / "results" / "helper_load.quick.json").read_text())
+    res = json.loads((tmp_path / "helper_load.quick.json").read_text())
     (row,) = res["rows"]
     assert row["reports"] == row["accepted"] == row["helper_verify_ms"]["n"] == 100
     lat = row["helper_verify_ms"]
