@@ -205,3 +205,41 @@ def test_secure_demo_writes_a_verifiable_log(tmp_path: Path) -> None:
     broken([lines[0], lines[1], lines[1], lines[2]], 2)  # insertion (a duplicate)
     log.write_text("".join(x + "\n" for x in lines))
     assert _verify(log).returncode == 0
+
+
+def test_helper_view_survives_a_restart(tmp_path: Path) -> None:
+    """The accepted ids and the audit head are in the Helper's (sealed) state file."""
+    from veil.aggregation.leader import VerifiedAggregator
+
+    c = make_consortium(n_clients=2, dimension=DIM)
+    hs = Ed25519Identity.generate()
+    c.cfg = dataclasses.replace(c.cfg, helper_signing=hs.recipient())
+    db = tmp_path / "helper.sqlite"
+    core = HelperCore(c.cfg, c.helper_hpke, AggregatorStore(db, c.helper_hpke), hs)
+    leader = VerifiedAggregator(c.cfg, c.leader_hpke, InProcessHelper(core))
+    reps = [c.builder(cid).build(1, np.full(DIM, 0.01), 5) for cid in c.cfg.clients]
+    res = leader.aggregate_round(1, reps)
+    first = _record(c, res)
+    core.handle_countersign(first.to_line().encode())
+    core.store.close()
+    again = HelperCore(c.cfg, c.helper_hpke, AggregatorStore(db, c.helper_hpke), hs)
+    with pytest.raises(ProtocolError, match="does not extend"):
+        again.handle_countersign(dataclasses.replace(first, epsilon=1.0).to_line().encode())
+    assert len(again.handle_countersign(first.to_line().encode())) == 64  # the same record
+    assert first.accepted[0].encode() not in db.read_bytes()  # ids stored sealed, not as text
+
+
+def test_a_log_of_an_earlier_task_is_moved_aside(tmp_path: Path) -> None:
+    from veil.aggregation.fl_bridge import _new_audit_log
+
+    c = make_consortium(n_clients=1, dimension=DIM)
+    c.cfg = dataclasses.replace(c.cfg, helper_signing=Ed25519Identity.generate().recipient())
+    path = tmp_path / "audit.log"
+    path.write_text("old\n")
+    (tmp_path / "audit.log.keys.json").write_text("{}")
+    _new_audit_log(path, c.leader_signing, c.cfg, http=None)  # type: ignore[arg-type]
+    old = sorted(p.name for p in tmp_path.iterdir())
+    assert len(old) == 3 and "audit.log.keys.json" in old and not path.exists()
+    aside = [n for n in old if n.startswith("audit.log.") and not n.endswith("keys.json")]
+    assert (tmp_path / aside[0]).read_text() == "old\n"
+    assert (tmp_path / (aside[0] + ".keys.json")).read_text() == "{}"  # still paired

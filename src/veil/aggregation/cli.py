@@ -64,8 +64,8 @@ def serve(
     signing = load_helper_signing(identity)
     if cfg.helper_signing is None:
         signing = None  # the consortium has no countersigned audit log
-    elif signing is None:
-        raise ConfigError(f"{identity} holds no ed25519 key for helper.signing")
+    elif signing is None:  # serve, but refuse to countersign (400 ConfigError on request)
+        typer.echo(f"warning: {identity} holds no ed25519 key: no audit countersigning", err=True)
     core = HelperCore(cfg, ident, open_store(state or db_path, ident), signing)
     uvicorn.run(create_app(core), host=host, port=port, log_level="warning")
 
