@@ -100,6 +100,14 @@ def model_hash(parameters: bytes) -> str:
     return hashlib.sha256(parameters).hexdigest()
 
 
+def parse_record(line: str) -> AuditRecord:
+    """One record from its canonical line (what the helper's countersign endpoint receives)."""
+    try:
+        return _parse_line(0, line)
+    except AuditError as exc:
+        raise FormatError(f"audit record: {exc.reason}") from None
+
+
 def _parse_line(index: int, line: str) -> AuditRecord:
     try:
         data = json.loads(line)

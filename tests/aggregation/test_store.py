@@ -168,3 +168,41 @@ def test_state_urls(tmp_path):
     for bad in ("mysql://x@127.0.0.1/db", "sqlite://"):
         with pytest.raises(ConfigError):
             open_store(bad, ident)
+
+
+def test_audit_view_contract(state_url):
+    """Collected report ids (sealed) and the audit head: a compare-and-set that exactly one of
+    several racing workers wins; the view survives a restart."""
+    ident = X25519Identity.generate()
+    task, ids = os.urandom(32), sorted(os.urandom(16) for _ in range(3))
+    s = open_store(state_url, ident)
+    s.bind_verify_key(task, 1, b"k" * 48)
+    s.finish_round(task, 1, b"share", 3, list(reversed(ids)))
+    assert s.collected_ids(task, 1, 16) == ids and s.collected_ids(task, 2, 16) is None
+    s.close()
+    workers = [open_store(state_url, ident) for _ in range(4)]
+    wins: list[str] = []
+
+    def advance(k: int) -> None:
+        try:
+            workers[k].advance_audit(task, "0" * 64, 0, 1, f"{k:064x}")
+            wins.append(f"{k:064x}")
+        except ProtocolError:
+            pass
+
+    threads = [threading.Thread(target=advance, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(wins) == 1
+    s = open_store(state_url, ident)
+    s.advance_audit(task, "0" * 64, 0, 1, wins[0])  # the same record again: accepted
+    with pytest.raises(ProtocolError, match="does not extend"):
+        s.advance_audit(task, "0" * 64, 0, 1, "e" * 64)  # a fork of record 0
+    with pytest.raises(ProtocolError, match="does not follow"):
+        s.advance_audit(task, wins[0], 1, 1, "f" * 64)
+    s.advance_audit(task, wins[0], 1, 2, "f" * 64)
+    assert s.collected_ids(task, 1, 16) == ids
+    for w in [*workers, s]:
+        w.close()

@@ -24,6 +24,7 @@ from veil.aggregation.messages import (
     encode_verify_response,
 )
 from veil.aggregation.report import (
+    REPORT_ID_SIZE,
     ROLE_HELPER,
     ROLE_LEADER,
     PlaintextInputShare,
@@ -36,8 +37,17 @@ from veil.aggregation.report import (
 )
 from veil.aggregation.store import StateStore
 from veil.aggregation.vdafs import TaskVdafs
+from veil.audit import helper_countersign, parse_record
 from veil.crypto.hpke_keys import X25519Identity
-from veil.errors import FormatError, IntegrityError, ProtocolError, VdafError, VerificationFailed
+from veil.crypto.signing import Ed25519Identity
+from veil.errors import (
+    ConfigError,
+    FormatError,
+    IntegrityError,
+    ProtocolError,
+    VdafError,
+    VerificationFailed,
+)
 
 PINE_VK = 16  # Pine64 (VDAF-11 TurboSHAKE) verify key size
 PRIO3_VK = 32
@@ -143,9 +153,18 @@ def sigma_int_per_aggregator(cfg: ConsortiumConfig, vdafs: TaskVdafs) -> float:
 class HelperCore:
     """The Helper's two handlers, transport-free: bytes in, bytes out (docs/protocol.md §5)."""
 
-    def __init__(self, cfg: ConsortiumConfig, identity: X25519Identity, store: StateStore) -> None:
+    def __init__(
+        self,
+        cfg: ConsortiumConfig,
+        identity: X25519Identity,
+        store: StateStore,
+        signing: Ed25519Identity | None = None,
+    ) -> None:
         if identity.recipient() != cfg.helper_hpke:
             raise ProtocolError("this identity is not the consortium's Helper HPKE key")
+        if signing is not None and signing.recipient() != cfg.helper_signing:
+            raise ConfigError("this signing key is not the consortium's helper.signing key")
+        self.signing = signing
         self.cfg = cfg
         self.identity = identity
         self.store = store
@@ -224,7 +243,9 @@ class HelperCore:
         )
         share = noised_share(self.cfg, self.vdafs, agg)
         try:
-            self.store.finish_round(req.task_id, req.round, share, len(req.report_ids))
+            self.store.finish_round(
+                req.task_id, req.round, share, len(req.report_ids), req.report_ids
+            )
         except ProtocolError:
             # another worker of this Aggregator collected the round first: answer with its share
             done = self.store.collected_share(req.task_id, req.round)
@@ -232,6 +253,37 @@ class HelperCore:
                 raise
             return done
         return share
+
+    def handle_countersign(self, body: bytes) -> bytes:
+        """Countersign one audit record (veil.audit) after checking it against this Helper's
+        own view: its task, that ``accepted`` is exactly the set of reports this Helper
+        aggregated in that round, and that it extends the last record countersigned here.
+        Returns the 64-byte Ed25519 signature; any mismatch is a typed error, no signature.
+        """
+        if self.signing is None:
+            raise ConfigError("this Helper has no audit signing key (helper.signing)")
+        try:
+            line = body.decode("ascii")
+        except UnicodeDecodeError:
+            raise FormatError("an audit record is ASCII JSON") from None
+        record = parse_record(line)
+        if record.leader_sig or record.helper_sig:
+            raise FormatError("send the record unsigned")
+        if record.task != self.cfg.task_id.hex():
+            raise ProtocolError("the record names another task")
+        ids = self.store.collected_ids(self.cfg.task_id, record.round, REPORT_ID_SIZE)
+        if ids is None:
+            raise ProtocolError(f"this Helper collected no round {record.round}")
+        if record.accepted != sorted(i.hex() for i in ids):
+            raise ProtocolError(
+                f"round {record.round}: the accepted reports differ from the "
+                f"{len(ids)} this Helper aggregated"
+            )
+        if set(record.accepted) & {r.report for r in record.rejected}:
+            raise ProtocolError("a report is both accepted and rejected")
+        digest = record.digest().hex()
+        self.store.advance_audit(self.cfg.task_id, record.prev, record.seq, record.round, digest)
+        return helper_countersign(self.signing, record)
 
     def _check_task(self, task_id: bytes) -> None:
         if task_id != self.cfg.task_id:

@@ -20,6 +20,15 @@ def load_helper_identity(path: Path):
     return ids[0]
 
 
+def load_helper_signing(path: Path):
+    """The Helper's Ed25519 audit countersigning key from the same file, if it holds one."""
+    from veil.crypto.keys import load_identities
+    from veil.crypto.signing import Ed25519Identity
+
+    ids = [i for i in load_identities([path]) if isinstance(i, Ed25519Identity)]
+    return ids[0] if ids else None
+
+
 @app.command("serve")
 def serve(
     identity: Path = typer.Option(  # noqa: B008
@@ -52,7 +61,12 @@ def serve(
     cfg = ConsortiumConfig.load(config)
     ident = load_helper_identity(identity)
     db_path = db or config.parent / f"helper-{cfg.task_id.hex()[:16]}.sqlite"
-    core = HelperCore(cfg, ident, open_store(state or db_path, ident))
+    signing = load_helper_signing(identity)
+    if cfg.helper_signing is None:
+        signing = None  # the consortium has no countersigned audit log
+    elif signing is None:  # serve, but refuse to countersign (400 ConfigError on request)
+        typer.echo(f"warning: {identity} holds no ed25519 key: no audit countersigning", err=True)
+    core = HelperCore(cfg, ident, open_store(state or db_path, ident), signing)
     uvicorn.run(create_app(core), host=host, port=port, log_level="warning")
 
 
@@ -79,6 +93,7 @@ def init(
 
     names = [c.strip() for c in clients.split(",") if c.strip()]
     lh, hh, ls = X25519Identity.generate(), X25519Identity.generate(), Ed25519Identity.generate()
+    hs = Ed25519Identity.generate()  # the Helper's audit countersigning key
     keys = {n: Ed25519Identity.generate() for n in names}
     cfg = ConsortiumConfig(
         task_id=os.urandom(32),
@@ -89,13 +104,14 @@ def init(
         leader_signing=ls.recipient(),
         helper_hpke=hh.recipient(),
         helper_endpoint=f"http://127.0.0.1:{port}",
+        helper_signing=hs.recipient(),
         clients={n: k.recipient() for n, k in keys.items()},
         min_reports=min_reports,
         dp=DpConfig(noise_multiplier=noise_multiplier, delta=delta),
     )
     out.mkdir(parents=True, exist_ok=True)
     write_private(out / "leader.identity", identity_file_text(lh) + ls.to_string() + "\n")
-    write_private(out / "helper.identity", identity_file_text(hh))
+    write_private(out / "helper.identity", identity_file_text(hh) + hs.to_string() + "\n")
     for n, k in keys.items():
         write_private(out / f"client-{n}.identity", identity_file_text(k))
     (out / "consortium.toml").write_text(cfg.to_toml())

@@ -32,7 +32,7 @@ _SECTIONS = {
     },
     "dp": {"noise_multiplier", "delta", "sampling_rate"},
     "leader": {"hpke", "signing"},
-    "helper": {"hpke", "endpoint"},
+    "helper": {"hpke", "endpoint", "signing"},
     "clients": None,  # any client id
 }
 
@@ -61,6 +61,8 @@ class ConsortiumConfig:
     min_reports: int = 1
     max_batch: int = 32
     dp: DpConfig = field(default_factory=DpConfig)
+    #: the Helper's audit countersigning key (veil.audit); None: no countersigned audit log
+    helper_signing: Ed25519PublicKey | None = None
 
     def __post_init__(self) -> None:
         if len(self.task_id) != 32:
@@ -132,6 +134,11 @@ class ConsortiumConfig:
                 leader_signing=_recipient(leader["signing"], Ed25519PublicKey, "leader.signing"),
                 helper_hpke=_recipient(helper["hpke"], X25519Recipient, "helper.hpke"),
                 helper_endpoint=str(helper["endpoint"]).rstrip("/"),
+                helper_signing=(
+                    _recipient(helper["signing"], Ed25519PublicKey, "helper.signing")
+                    if "signing" in helper
+                    else None
+                ),
                 clients={
                     str(k): _recipient(v, Ed25519PublicKey, f"clients.{k}")
                     for k, v in clients.items()
@@ -168,6 +175,7 @@ class ConsortiumConfig:
             "[helper]",
             f'hpke = "{self.helper_hpke}"',
             f'endpoint = "{self.helper_endpoint}"',
+            *([f'signing = "{self.helper_signing}"'] if self.helper_signing else []),
             "",
             "[clients]",
             *(f'"{cid}" = "{key}"' for cid, key in self.clients.items()),

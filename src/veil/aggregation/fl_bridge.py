@@ -31,6 +31,7 @@ from veil.aggregation.leader import VerifiedAggregator, finalize
 from veil.aggregation.process import HelperProcess, free_port, write_private
 from veil.aggregation.report import Report
 from veil.aggregation.transport import HttpHelper
+from veil.audit import AuditLog, Rejection, model_hash
 from veil.crypto.hpke_keys import X25519Identity
 from veil.crypto.keys import identity_file_text
 from veil.crypto.signing import Ed25519Identity
@@ -96,7 +97,10 @@ class SecureAggregation:
     attacks: dict[str, Attack] = field(default_factory=dict)
     helper: HelperProcess | None = None
     http: HttpHelper | None = None
+    audit: AuditLog | None = None
+    audit_records: int = 0
     _last: dict[str, Report] = field(default_factory=dict)
+    _pending: dict | None = None  # this round's audit fields, until the new model is known
 
     # ----- set-up ----------------------------------------------------------------------------
     @classmethod
@@ -107,15 +111,17 @@ class SecureAggregation:
         dimension: int,
         rounds: int,
         opts: SecureOptions,
+        audit_path: Path | None = None,
     ) -> SecureAggregation:
         """Keys for the Leader, the Helper and every client; consortium.toml; the Helper
-        process on a free loopback port."""
+        process on a free loopback port; the audit log at ``audit_path`` (if given), its
+        records signed by the Leader and countersigned by the Helper process."""
         folder = Path(folder)
         if opts.malicious > len(client_names):
             raise ConfigError("--malicious cannot exceed the number of clients")
         z = opts.resolve_noise(rounds)
         leader_hpke, helper_hpke = X25519Identity.generate(), X25519Identity.generate()
-        leader_sig = Ed25519Identity.generate()
+        leader_sig, helper_sig = Ed25519Identity.generate(), Ed25519Identity.generate()
         client_keys = {n: Ed25519Identity.generate() for n in client_names}
         for name, ident in [
             ("leader.identity", leader_hpke),
@@ -133,14 +139,18 @@ class SecureAggregation:
             leader_signing=leader_sig.recipient(),
             helper_hpke=helper_hpke.recipient(),
             helper_endpoint=f"http://127.0.0.1:{port}",
+            helper_signing=helper_sig.recipient(),
             clients={n: k.recipient() for n, k in client_keys.items()},
             min_reports=opts.min_reports,
             max_batch=32,
             dp=DpConfig(noise_multiplier=z, delta=opts.delta, sampling_rate=1.0),
         )
-        helper = HelperProcess(folder, cfg, helper_hpke, port)
+        helper = HelperProcess(folder, cfg, helper_hpke, port, signing=helper_sig)
         helper.start()
         http = HttpHelper(cfg.helper_endpoint, cfg.task_id, leader_sig)
+        audit = None
+        if audit_path is not None:
+            audit = _new_audit_log(Path(audit_path), leader_sig, cfg, http)
         leader = VerifiedAggregator(cfg, leader_hpke, http)
         # the last K clients turn hostile, each with a different attack
         hostile = client_names[len(client_names) - opts.malicious :] if opts.malicious else []
@@ -157,6 +167,7 @@ class SecureAggregation:
             attacks=attacks,
             helper=helper,
             http=http,
+            audit=audit,
         )
 
     def close(self) -> None:
@@ -168,6 +179,7 @@ class SecureAggregation:
     # ----- one round --------------------------------------------------------------------------
     def round(self, rnd: int, global_vec: np.ndarray, updates: list[tuple[str, object]]):
         """Verified aggregation of one round: (new global vector or None, record fields)."""
+        self.commit(rnd - 1, global_vec)  # a round the caller did not commit: model as it is now
         g = np.asarray(global_vec, dtype=np.float64)
         reports, refused, honest = [], [], []
         shard_s = 0.0
@@ -213,7 +225,25 @@ class SecureAggregation:
         )
         if self.cfg.dp.noise_multiplier == 0:
             record["aggregate_equals_honest"] = self._exact(res, honest)
+        if self.audit is not None:
+            self._pending = {
+                "round": rnd,
+                "model_before": _vec_hash(global_vec),
+                "accepted": res.accepted_ids,
+                "rejected": [Rejection(rid, why) for rid, why in res.rejected_ids],
+                "epsilon": record["epsilon"],
+            }
         return (g + res.aggregate).astype(np.float32), record
+
+    def commit(self, rnd: int, global_vec: np.ndarray) -> None:
+        """Append round ``rnd``'s audit record, now that the new global model is known
+        (the caller's server step may transform the verified aggregate, e.g. FedAdam)."""
+        pending, self._pending = self._pending, None
+        if self.audit is None or pending is None or pending["round"] != rnd:
+            self._pending = pending
+            return
+        self.audit.append(task=self.cfg.task_id.hex(), model_after=_vec_hash(global_vec), **pending)
+        self.audit_records += 1
 
     def _client_report(self, rnd, name, b: ReportBuilder, g, upd):
         delta = np.asarray(upd.vector, dtype=np.float64) - g
@@ -261,6 +291,31 @@ class SecureAggregation:
         }
 
 
+def _vec_hash(vec: np.ndarray) -> str:
+    """audit.model_hash over the model's float32 parameter bytes."""
+    return model_hash(np.ascontiguousarray(vec, dtype=np.float32).tobytes())
+
+
+def _new_audit_log(
+    path: Path, leader: Ed25519Identity, cfg: ConsortiumConfig, http: HttpHelper
+) -> AuditLog:
+    """One log per task: a log left by an earlier task is moved aside (with its keys), not
+    overwritten, so that it still verifies on its own."""
+    keys = path.with_name(path.name + ".keys.json")
+    if path.exists() or keys.exists():
+        stamp = time.strftime(
+            "%Y%m%dT%H%M%S",
+            time.gmtime(path.stat().st_mtime if path.exists() else keys.stat().st_mtime),
+        )
+        for f in (path, keys):
+            if f.exists():
+                f.rename(f.with_name(f.name.replace(path.name, f"{path.name}.{stamp}", 1)))
+    assert cfg.helper_signing is not None
+    return AuditLog(
+        path, leader, cfg.helper_signing, lambda rec: http.countersign(rec.to_line().encode())
+    )
+
+
 class LazySecureAggregation:
     """Starts :class:`SecureAggregation` on the first round, when the model size is known.
 
@@ -269,17 +324,38 @@ class LazySecureAggregation:
     """
 
     def __init__(
-        self, folder: Path, client_names: list[str], rounds: int, opts: SecureOptions
+        self,
+        folder: Path,
+        client_names: list[str],
+        rounds: int,
+        opts: SecureOptions,
+        audit_path: Path | None = None,
     ) -> None:
         self.folder, self.names, self.rounds, self.opts = Path(folder), client_names, rounds, opts
+        self.audit_path = audit_path
         self.inner: SecureAggregation | None = None
 
     def round(self, rnd: int, global_vec: np.ndarray, updates: list[tuple[str, object]]):
         if self.inner is None:
             self.inner = SecureAggregation.start(
-                self.folder, self.names, int(np.asarray(global_vec).size), self.rounds, self.opts
+                self.folder,
+                self.names,
+                int(np.asarray(global_vec).size),
+                self.rounds,
+                self.opts,
+                self.audit_path,
             )
         return self.inner.round(rnd, global_vec, updates)
+
+    def commit(self, rnd: int, global_vec: np.ndarray) -> None:
+        if self.inner is not None:
+            self.inner.commit(rnd, global_vec)
+
+    def audit_summary(self) -> dict | None:
+        """What report.json links: the log's file name and its number of records."""
+        if self.inner is None or self.inner.audit is None:
+            return None
+        return {"log": self.inner.audit.path.name, "records": self.inner.audit_records}
 
     def privacy(self) -> dict:
         if self.inner is None:

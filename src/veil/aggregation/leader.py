@@ -55,10 +55,17 @@ class RoundResult:
     timings: dict[str, float] = field(default_factory=dict)
     bytes_per_client: float = 0.0
     helper_bytes: int = 0
+    accepted_ids: list[str] = field(default_factory=list)  # report ids (hex), for the audit log
+    rejected_ids: list[tuple[str, str]] = field(default_factory=list)  # (report id hex, reason)
 
 
 def _client_of(item: Report | bytes) -> str:
     return item.metadata.client_id if isinstance(item, Report) else "?"
+
+
+def _rid_of(item: Report | bytes) -> str:
+    """The report id in hex, or "-" for bytes that never decoded into a report."""
+    return item.metadata.report_id.hex() if isinstance(item, Report) else "-"
 
 
 class VerifiedAggregator:
@@ -83,6 +90,7 @@ class VerifiedAggregator:
     def aggregate_round(self, rnd: int, reports: list[Report | bytes]) -> RoundResult:
         t0 = time.perf_counter()
         rejected: list[tuple[str, str]] = []
+        rejected_ids: list[tuple[str, str]] = []
         sizes = [len(r) if isinstance(r, bytes) else len(r.encode()) for r in reports]
         # one verify key per round, reused if the round is retried (the Helper binds it)
         vk = self._round_vk.setdefault(rnd, os.urandom(PINE_VK + PRIO3_VK))
@@ -96,6 +104,7 @@ class VerifiedAggregator:
                 )
             except Rejected as rej:
                 rejected.append((_client_of(item), rej.reason.value))
+                rejected_ids.append((_rid_of(item), rej.reason.value))
         t_leader = time.perf_counter()
         vk_sealed = seal_share(self.cfg.helper_hpke, vk, verify_key_info(self.cfg.task_id, rnd))
         outs: list[tuple[str, bytes, bytes]] = []  # (client, report id, encoded out share)
@@ -127,6 +136,7 @@ class VerifiedAggregator:
                     raise ProtocolError("the Helper answered out of order")
                 if res.reason is not None:
                     rejected.append((client, res.reason.value))
+                    rejected_ids.append((rep.metadata.report_id.hex(), res.reason.value))
                     continue
                 try:
                     pine_out, w_out = finish(
@@ -134,6 +144,7 @@ class VerifiedAggregator:
                     )
                 except Rejected as rej:
                     rejected.append((client, rej.reason.value))
+                    rejected_ids.append((rep.metadata.report_id.hex(), rej.reason.value))
                     continue
                 outs.append(
                     (client, rep.metadata.report_id, encode_out_share(self.vdafs, pine_out, w_out))
@@ -168,6 +179,8 @@ class VerifiedAggregator:
             },
             bytes_per_client=float(np.mean(sizes)) if sizes else 0.0,
             helper_bytes=helper_bytes,
+            accepted_ids=[rid.hex() for rid in ids],
+            rejected_ids=rejected_ids,
         )
 
     def _check(self, item: Report | bytes, rnd: int, clients_seen: set[str]) -> Report:

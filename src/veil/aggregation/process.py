@@ -12,6 +12,7 @@ from pathlib import Path
 from veil.aggregation.config import ConsortiumConfig
 from veil.crypto.hpke_keys import X25519Identity
 from veil.crypto.keys import identity_file_text
+from veil.crypto.signing import Ed25519Identity
 from veil.errors import ProtocolError
 
 
@@ -41,8 +42,10 @@ class HelperProcess:
         identity: X25519Identity,
         port: int,
         state: str | None = None,
+        signing: Ed25519Identity | None = None,
     ) -> None:
         self.folder, self.cfg, self.identity, self.port = Path(folder), cfg, identity, port
+        self.signing = signing  # the audit countersigning key, kept in helper.identity
         self.state = state or f"sqlite://{self.folder / 'helper.sqlite'}"
         self.proc: subprocess.Popen | None = None
         self.log = self.folder / "helper.log"
@@ -51,7 +54,10 @@ class HelperProcess:
         import httpx
 
         ident = self.folder / "helper.identity"
-        write_private(ident, identity_file_text(self.identity))
+        text = identity_file_text(self.identity)
+        if self.signing is not None:
+            text += self.signing.to_string() + "\n"
+        write_private(ident, text)
         cfg = self.folder / "consortium.toml"
         cfg.write_text(self.cfg.to_toml())
         # the child's stderr goes to a file: a pipe nobody reads could fill and block it

@@ -78,7 +78,11 @@ def create_app(core: HelperCore, *, max_body: int = MAX_BODY) -> Starlette:
             return JSONResponse({"error": "unauthorized"}, status_code=401)
         if task != core.cfg.task_id.hex():
             return JSONResponse({"error": "unknown task", "type": "FormatError"}, 404)
-        handler = {"verify": core.handle_verify, "collect": core.handle_collect}.get(op)
+        handler = {
+            "verify": core.handle_verify,
+            "collect": core.handle_collect,
+            "countersign": core.handle_countersign,
+        }.get(op)
         if handler is None:
             return JSONResponse({"error": "unknown operation"}, status_code=404)
         try:

@@ -19,7 +19,7 @@ import hmac
 import sqlite3
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -41,6 +41,12 @@ CREATE TABLE IF NOT EXISTS rounds (
 CREATE TABLE IF NOT EXISTS pending (
     task BLOB NOT NULL, round INTEGER NOT NULL, report_id BLOB NOT NULL,
     out_share_sealed BLOB NOT NULL, PRIMARY KEY (task, round, report_id));
+CREATE TABLE IF NOT EXISTS round_reports (
+    task BLOB NOT NULL, round INTEGER NOT NULL, ids_sealed BLOB NOT NULL,
+    PRIMARY KEY (task, round));
+CREATE TABLE IF NOT EXISTS audit_head (
+    task BLOB NOT NULL PRIMARY KEY, seq INTEGER NOT NULL, round INTEGER NOT NULL,
+    record_hash TEXT NOT NULL);
 """
 
 OPEN, COLLECTED = "open", "collected"
@@ -166,12 +172,22 @@ class StateStore(ABC):
             raise ProtocolError("no pending output share for that report")
         return self._open(row[0])
 
-    def finish_round(self, task: bytes, rnd: int, agg_share: bytes, count: int) -> None:
-        """Mark the round collected, keep its aggregate share (sealed), drop pending shares.
+    def finish_round(
+        self,
+        task: bytes,
+        rnd: int,
+        agg_share: bytes,
+        count: int,
+        report_ids: Sequence[bytes] = (),
+    ) -> None:
+        """Mark the round collected, keep its aggregate share and the ids of the reports it
+        aggregated (both sealed; the ids are what the audit countersignature checks), drop
+        pending shares.
 
         One transaction; the conditional UPDATE makes exactly one concurrent caller win.
         """
         sealed = self._seal(agg_share)
+        ids_sealed = self._seal(b"".join(sorted(report_ids)))
         with self._tx() as q:
             cur = q(
                 "UPDATE rounds SET status=?, agg_share_sealed=?, report_count=? "
@@ -181,6 +197,58 @@ class StateStore(ABC):
             if cur.rowcount != 1:
                 raise ProtocolError(f"round {rnd} is not open")
             q("DELETE FROM pending WHERE task=? AND round=?", (task, rnd))
+            q(
+                "INSERT INTO round_reports (task, round, ids_sealed) VALUES (?,?,?)",
+                (task, rnd, ids_sealed),
+            )
+
+    def collected_ids(self, task: bytes, rnd: int, id_len: int) -> list[bytes] | None:
+        """The sorted ids of the reports aggregated in a collected round (None: not collected)."""
+        with self._tx() as q:
+            row = q(
+                "SELECT ids_sealed FROM round_reports WHERE task=? AND round=?", (task, rnd)
+            ).fetchone()
+        if row is None:
+            return None
+        data = self._open(row[0])
+        if len(data) % id_len:
+            raise ProtocolError("stored report ids have the wrong length")
+        return [data[i : i + id_len] for i in range(0, len(data), id_len)]
+
+    def advance_audit(self, task: bytes, prev: str, seq: int, rnd: int, record_hash: str) -> None:
+        """Move the audit head to ``record_hash`` iff the record extends the last one this
+        Aggregator countersigned (compare-and-set in one transaction: no fork, even racing).
+
+        Re-offering the current head (a retried request) is accepted unchanged.
+        """
+        with self._tx() as q:
+            row = q(
+                "SELECT seq, round, record_hash FROM audit_head WHERE task=?", (task,)
+            ).fetchone()
+            if row is not None and hmac.compare_digest(row[2], record_hash):
+                return
+            head_seq, head_round, head_hash = row if row is not None else (-1, -1, "0" * 64)
+            if not hmac.compare_digest(prev, head_hash) or seq != head_seq + 1:
+                raise ProtocolError(
+                    "the record does not extend the last record this Helper countersigned "
+                    f"(seq {head_seq})"
+                )
+            if rnd <= head_round:
+                raise ProtocolError(f"round {rnd} does not follow round {head_round}")
+            if row is None:
+                cur = q(
+                    "INSERT INTO audit_head (task, seq, round, record_hash) VALUES (?,?,?,?) "
+                    "ON CONFLICT (task) DO NOTHING",
+                    (task, seq, rnd, record_hash),
+                )
+            else:
+                cur = q(
+                    "UPDATE audit_head SET seq=?, round=?, record_hash=? "
+                    "WHERE task=? AND record_hash=?",
+                    (seq, rnd, record_hash, task, head_hash),
+                )
+            if cur.rowcount != 1:  # another worker moved the head first
+                raise ProtocolError("the audit log moved on concurrently; not countersigned")
 
     def mark_collected(self, task: bytes, rnd: int) -> None:
         """The Leader's record that a round is done (it keeps no pending shares)."""

@@ -33,6 +33,9 @@ class InProcessHelper:
     def collect(self, body: bytes) -> bytes:
         return self.core.handle_collect(body)
 
+    def countersign(self, body: bytes) -> bytes:
+        return self.core.handle_countersign(body)
+
 
 def auth_message(method: str, path: str, body: bytes, ts: int) -> bytes:
     """docs/protocol.md §6: what the Leader signs for one request."""
@@ -81,6 +84,10 @@ class HttpHelper:
 
     def collect(self, body: bytes) -> bytes:
         return self._post(f"{self.prefix}/collect", body)
+
+    def countersign(self, body: bytes) -> bytes:
+        """An audit record's canonical line → the Helper's countersignature (veil.audit)."""
+        return self._post(f"{self.prefix}/countersign", body)
 
     def close(self) -> None:
         self.client.close()

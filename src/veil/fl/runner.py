@@ -268,6 +268,8 @@ def run_federated(
                 rejected.append({"client": "*", "reason": "no verified aggregate; model unchanged"})
             else:
                 vec = strategy.aggregate(vec, [(new_vec, 1)])
+            if hasattr(secure, "commit"):  # the audit record needs the model as it now is
+                secure.commit(r, vec)
         elif len(accepted) >= cfg.min_clients:
             vec = strategy.aggregate(vec, [(v, n) for _, v, n in accepted])
         else:

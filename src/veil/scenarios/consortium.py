@@ -116,10 +116,19 @@ def run(
     if secure_agg is not None:
         report["privacy"] = secure_agg.privacy()
         report["config"]["secure"] = secure_agg.describe()
+        audit = secure_agg.audit_summary()
+        if audit is not None:
+            report["audit"] = audit
     if record_dp is not None:
         _record_dp_report(report, res.result, record_dp, con)
     if secure_agg is not None:
         _secure_summary(report, con)
+        if "audit" in report:
+            con.print(
+                f"  audit log: {out / report['audit']['log']}, {report['audit']['records']} "
+                "records signed by the Leader and countersigned by the Helper "
+                f"(check: veil audit verify {out / report['audit']['log']})"
+            )
     con.print(
         "[bold cyan]5/6 Comparison[/] with the pooled centralised model (what the consortium "
         "avoids) and with each institution alone"
@@ -149,7 +158,9 @@ def _secure_step(spec, secure, out: Path, admitted, n_rounds: int, con):
         "  verified aggregation on: each bank's update leaves it only as a signed PINE report "
         f"sealed to the Leader and a Helper process; {secure.malicious} hostile bank(s)"
     )
-    return LazySecureAggregation(out / "aggregation", [c.name for c in admitted], n_rounds, secure)
+    return LazySecureAggregation(
+        out / "aggregation", [c.name for c in admitted], n_rounds, secure, out / "audit.log"
+    )
 
 
 def _record_dp_report(report: dict, result, record_dp, con: Console) -> None:
