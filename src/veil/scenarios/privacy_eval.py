@@ -102,9 +102,12 @@ def _train_comparison(spec, res, cfg, strategy, admitted, record_dp, non) -> dic
 
 
 def _table(runs: list[dict]) -> Table:
-    t = Table(title="membership inference (loss threshold): 0.5 AUC = guessing")
-    for col in ("model", "DP", "ε", "attack AUC", "advantage", "model AUC", "members"):
-        t.add_column(col)
+    t = Table(
+        title=f"membership inference (loss threshold), {runs[0]['members']} members vs "
+        f"{runs[0]['non_members']} non-members: attack AUC 0.5 = guessing"
+    )
+    for col in ("model", "DP", "ε", "attack AUC", "advantage", "model AUC"):
+        t.add_column(col, no_wrap=True)
     for r in runs:
         eps = "∞" if r["epsilon"] is None else f"{r['epsilon']:.3g}"
         t.add_row(
@@ -114,6 +117,5 @@ def _table(runs: list[dict]) -> Table:
             f"{r['auc']:.4f}",
             f"{r['advantage']:.4f}",
             f"{r['model_auc']:.4f}",
-            f"{r['members']} / {r['non_members']}",
         )
     return t
