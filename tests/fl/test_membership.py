@@ -93,11 +93,14 @@ def test_a_well_regularised_model_leaks_little():
     assert abs(r.auc - 0.5) < 0.05
 
 
-def test_demo_writes_privacy_evaluation(tmp_path):
+@pytest.mark.parametrize("record_dp", [True, False])
+def test_demo_writes_privacy_evaluation(tmp_path, record_dp):
+    """The released model's row first, then the same run the other way round."""
     from veil.scenarios import consortium, medical
     from veil.scenarios.cli import _privacy_options
 
-    _, rdp = _privacy_options(medical.SPEC, False, 2, False, True, 0, 8.0, 1e-5, None, None, None)
+    args = (medical.SPEC, False, 2, False, record_dp, 0, 8.0 if record_dp else None, 1e-5)
+    _, rdp = _privacy_options(*args, None, None, None)
     out = tmp_path / "run"
     consortium.run(
         medical.SPEC,
@@ -109,9 +112,10 @@ def test_demo_writes_privacy_evaluation(tmp_path):
     )
     ev = json.loads((out / "report.json").read_text())["privacy_evaluation"]
     assert ev["attack"] == "loss-threshold"
-    released, other = ev["runs"]
+    released, other = ev["runs"] if record_dp else ev["runs"][::-1]
     assert released["dp"] == "record-level" and 0 < released["epsilon"] <= 8.0
     assert other["dp"] == "none" and other["epsilon"] is None
+    assert ev["runs"][0]["released"] and not ev["runs"][1]["released"]
     for r in ev["runs"]:
         assert 0 <= r["auc"] <= 1 and 0 <= r["advantage"] <= 1
         assert r["members"] == r["non_members"] > 50
