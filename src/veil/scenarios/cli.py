@@ -80,6 +80,12 @@ def _secure_options(secure, malicious, target_epsilon, delta, noise_multiplier, 
     )
 
 
+_EVAL_PRIVACY = typer.Option(
+    False,
+    "--evaluate-privacy",
+    help="attack the released model (loss-threshold membership inference) and the same "
+    "run with/without DP; adds privacy_evaluation to report.json (docs/security.md)",
+)
 _RESUME = typer.Option(False, "--resume", help="continue from the sealed checkpoint in --out")
 
 
@@ -102,6 +108,7 @@ def _demo_command(scenario: str, doc: str) -> Callable[..., None]:
         clip_norm: float | None = _CLIP,
         record_dp: bool = _RECORD_DP,
         max_grad_norm: float | None = _MAX_GRAD,
+        evaluate_privacy: bool = _EVAL_PRIVACY,
     ) -> None:
         import importlib
 
@@ -123,6 +130,7 @@ def _demo_command(scenario: str, doc: str) -> Callable[..., None]:
             resume=resume,
             secure=sec,
             record_dp=rdp,
+            evaluate_privacy=evaluate_privacy,
         )
 
     command.__doc__ = doc

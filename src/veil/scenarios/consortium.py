@@ -68,12 +68,14 @@ def run(
     console: Console | None = None,
     secure: object | None = None,
     record_dp: object | None = None,
+    evaluate_privacy: bool = False,
 ) -> dict:
     """Run the whole demo; write ``report.json`` and ``report.png`` under ``out``.
 
     ``secure`` (:class:`veil.aggregation.fl_bridge.SecureOptions`) turns on verified
     aggregation: sealed PINE reports, a Helper process, DP noise, ``malicious`` hostile banks.
     ``record_dp`` (:class:`veil.fl.record_dp.RecordDP`) trains every bank with DP-SGD.
+    ``evaluate_privacy`` runs a membership-inference attack (:mod:`veil.scenarios.privacy_eval`).
     """
     from veil.fl.pipeline import TableClient
     from veil.fl.report import plot, write_json
@@ -129,6 +131,10 @@ def run(
                 "records signed by the Leader and countersigned by the Helper "
                 f"(check: veil audit verify {out / report['audit']['log']})"
             )
+    if evaluate_privacy:
+        from veil.scenarios import privacy_eval
+
+        privacy_eval.evaluate(spec, res, cfg, strategy, admitted, test_df, report, con)
     con.print(
         "[bold cyan]5/6 Comparison[/] with the pooled centralised model (what the consortium "
         "avoids) and with each institution alone"
