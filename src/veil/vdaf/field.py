@@ -26,6 +26,7 @@ undergone a security review.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from functools import cache
 from typing import Any, ClassVar
 
@@ -45,7 +46,7 @@ def _k() -> Any:
     return _kernels
 
 
-class Field:
+class Field(ABC):
     """A prime field with NTT-friendly 2-power subgroup. Use the subclasses."""
 
     MODULUS: ClassVar[int]
@@ -138,16 +139,19 @@ class Field:
 
     # ----- arithmetic ------------------------------------------------------------------
     @classmethod
+    @abstractmethod
     def add(cls, a: Vec, b: Vec) -> Vec:
-        raise NotImplementedError
+        """Defined by each concrete subclass."""
 
     @classmethod
+    @abstractmethod
     def sub(cls, a: Vec, b: Vec) -> Vec:
-        raise NotImplementedError
+        """Defined by each concrete subclass."""
 
     @classmethod
+    @abstractmethod
     def mul(cls, a: Vec, b: Vec) -> Vec:
-        raise NotImplementedError
+        """Defined by each concrete subclass."""
 
     @classmethod
     def neg(cls, a: Vec) -> Vec:

@@ -25,6 +25,7 @@ reduce the circuit output to one element, then one test point per gadget.
 from __future__ import annotations
 
 import enum
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from functools import cache
 from typing import Any
@@ -50,7 +51,7 @@ class ProofEncoding(enum.Enum):
 GadgetFn = Callable[[Vec], Vec]
 
 
-class Valid:
+class Valid(ABC):
     """A validity circuit with its affine-aggregatable encoding (§7.3.2)."""
 
     field: type[Field]
@@ -61,17 +62,21 @@ class Valid:
     GADGETS: Sequence[Gadget]
     GADGET_CALLS: Sequence[int]
 
+    @abstractmethod
     def encode(self, measurement: Any) -> Vec:
-        raise NotImplementedError
+        """Defined by each concrete subclass."""
 
+    @abstractmethod
     def truncate(self, meas: Vec) -> Vec:
-        raise NotImplementedError
+        """Defined by each concrete subclass."""
 
+    @abstractmethod
     def decode(self, output: Vec, num_measurements: int) -> Any:
-        raise NotImplementedError
+        """Defined by each concrete subclass."""
 
+    @abstractmethod
     def eval(self, meas: Vec, joint_rand: Vec, num_shares: int, g: Sequence[GadgetFn]) -> Vec:
-        raise NotImplementedError
+        """Defined by each concrete subclass."""
 
     # lengths (§7.3.3)
     def prove_rand_len(self) -> int:

@@ -10,6 +10,7 @@ gadget needs nothing but a vectorised ``eval`` (and ``ARITY``/``DEGREE``).
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
 import numpy as np
@@ -17,14 +18,15 @@ import numpy as np
 from veil.vdaf.field import Field, Vec
 
 
-class Gadget:
+class Gadget(ABC):
     """Base class: an arithmetic sub-circuit of fixed arity and degree."""
 
     ARITY: int
     DEGREE: int
 
+    @abstractmethod
     def eval(self, field: type[Field], inp: Vec) -> Vec:
-        raise NotImplementedError
+        """Defined by each concrete subclass."""
 
     def eval_columns(self, field: type[Field], cols: Vec) -> Vec:
         """The same on wire-major input ``(ARITY, k)`` (the prover's layout); override

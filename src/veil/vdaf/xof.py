@@ -21,6 +21,7 @@ TurboSHAKE128 comes from pycryptodome, AES from ``cryptography``.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import ClassVar
 
 import numpy as np
@@ -31,16 +32,18 @@ from veil.errors import VdafError
 from veil.vdaf.field import Field, Vec
 
 
-class Xof:
+class Xof(ABC):
     """Base class: a seeded byte stream with rejection sampling into a field."""
 
     SEED_SIZE: ClassVar[int]
 
+    @abstractmethod
     def __init__(self, seed: bytes, dst: bytes, binder: bytes) -> None:
-        raise NotImplementedError
+        """Absorb the seed, domain-separation tag and binder (per XOF)."""
 
+    @abstractmethod
     def next(self, length: int) -> bytes:
-        raise NotImplementedError
+        """The next ``length`` output bytes."""
 
     def next_vec(self, field: type[Field], length: int) -> Vec:
         """``length`` field elements by rejection sampling, consuming exactly the bytes

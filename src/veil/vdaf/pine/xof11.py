@@ -16,6 +16,7 @@ TurboSHAKE128 comes from pycryptodome; HMAC and AES from ``cryptography``.
 from __future__ import annotations
 
 import hmac
+from abc import ABC, abstractmethod
 from hashlib import sha256
 
 import numpy as np
@@ -25,16 +26,18 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from veil.vdaf.pine.arith import Field
 
 
-class Xof:
+class Xof(ABC):
     """Common interface: construct from (seed, dst, binder), then read with :meth:`next`."""
 
     SEED_SIZE: int = 0
 
+    @abstractmethod
     def __init__(self, seed: bytes, dst: bytes, binder: bytes) -> None:
-        raise NotImplementedError
+        """Absorb the seed, domain-separation tag and binder (per XOF)."""
 
+    @abstractmethod
     def next(self, length: int) -> bytes:
-        raise NotImplementedError
+        """The next ``length`` output bytes."""
 
     @classmethod
     def _check(cls, seed: bytes, dst: bytes) -> None:
