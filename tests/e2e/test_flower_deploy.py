@@ -115,6 +115,22 @@ def _wait_port(port: int, proc: subprocess.Popen, timeout: float = 60) -> None:
     raise TimeoutError(f"nothing listens on 127.0.0.1:{port}")
 
 
+def run_until_report(app_dir: Path, env: dict, tmp_path: Path, logs: Path) -> Path:
+    """``flwr run`` the app, wait (bounded) for out/report.json, fail with every log if absent."""
+    run = subprocess.run(
+        [str(BIN / "flwr"), "run", str(app_dir), "veil-e2e", "--stream"],
+        env=env, capture_output=True, text=True, timeout=400, cwd=tmp_path,
+    )  # fmt: skip
+    report_path = tmp_path / "out" / "report.json"
+    deadline = time.monotonic() + 300
+    while not report_path.exists() and time.monotonic() < deadline:
+        time.sleep(1)
+    if not report_path.exists():
+        dump = "\n".join(f"--- {p.name}\n{p.read_text()[-3000:]}" for p in logs.iterdir())
+        pytest.fail(f"no report; flwr run: {run.stdout[-3000:]}\n{run.stderr[-3000:]}\n{dump}")
+    return report_path
+
+
 def test_superlink_and_supernodes_two_rounds_damaged_node_left_out(tmp_path):
     # --- each bank's data sealed to its own key; a held-out set for the server --------
     ds = credit_risk()
@@ -194,21 +210,7 @@ def test_superlink_and_supernodes_two_rounds_damaged_node_left_out(tmp_path):
                     f'data-path="{data}" identity-path="{ident}"',
                 ],
             )
-        run = subprocess.run(
-            [str(BIN / "flwr"), "run", str(app_dir), "veil-e2e", "--stream"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=400,
-            cwd=tmp_path,
-        )
-        report_path = tmp_path / "out" / "report.json"
-        deadline = time.monotonic() + 300
-        while not report_path.exists() and time.monotonic() < deadline:
-            time.sleep(1)
-        if not report_path.exists():
-            dump = "\n".join(f"--- {p.name}\n{p.read_text()[-3000:]}" for p in logs.iterdir())
-            pytest.fail(f"no report; flwr run: {run.stdout[-3000:]}\n{run.stderr[-3000:]}\n{dump}")
+        report_path = run_until_report(app_dir, env, tmp_path, logs)
     finally:
         procs.stop()
     report = json.loads(report_path.read_text())

@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -25,7 +24,7 @@ from veil.fl.flower_common import write_app
 from veil.fl.pipeline import holdout
 from veil.fl.sealed import seal_table
 
-from .test_flower_deploy import Processes, _wait_port
+from .test_flower_deploy import Processes, _wait_port, run_until_report
 
 pytestmark = pytest.mark.e2e
 BIN = Path(sys.executable).parent
@@ -116,17 +115,7 @@ def test_flower_verified_round_with_helper_process(tmp_path):
                  f"127.0.0.1:{link_port}", "--host", "127.0.0.1", "--port", str(free_port()),
                  "--node-config", node_cfg],
             )  # fmt: skip
-        run = subprocess.run(
-            [str(BIN / "flwr"), "run", str(app_dir), "veil-e2e", "--stream"],
-            env=env, capture_output=True, text=True, timeout=400, cwd=tmp_path,
-        )  # fmt: skip
-        report_path = tmp_path / "out" / "report.json"
-        deadline = time.monotonic() + 300
-        while not report_path.exists() and time.monotonic() < deadline:
-            time.sleep(1)
-        if not report_path.exists():
-            dump = "\n".join(f"--- {p.name}\n{p.read_text()[-3000:]}" for p in logs.iterdir())
-            pytest.fail(f"no report; flwr run: {run.stdout[-3000:]}\n{run.stderr[-3000:]}\n{dump}")
+        report_path = run_until_report(app_dir, env, tmp_path, logs)
     finally:
         procs.stop()
         helper.stop()
