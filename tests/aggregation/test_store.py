@@ -40,6 +40,7 @@ def raw_bytes(url: str) -> bytes:
             ("seen_reports", "task, report_id"),
             ("rounds", "task, verify_key_sealed, agg_share_sealed"),
             ("pending", "task, report_id, out_share_sealed"),
+            ("collect_jobs", "task, job_sealed"),
         ):
             for row in conn.execute(f"SELECT {cols} FROM {table}"):
                 out.extend(bytes(v) for v in row if v is not None)
@@ -206,3 +207,23 @@ def test_audit_view_contract(state_url):
     assert s.collected_ids(task, 1, 16) == ids
     for w in [*workers, s]:
         w.close()
+
+
+def test_leader_round_key_and_collect_job_survive_a_restart_sealed(state_url):
+    """What a restarted Leader needs to redo a round: the verify key the Helper bound and
+    the collect job it may already have answered; the first of each stays."""
+    task, ident = os.urandom(32), X25519Identity.generate()
+    s = open_store(state_url, ident)
+    vk, job = os.urandom(48), b"COLLECT-JOB-" * 20
+    assert s.verify_key_for(task, 2, vk) == vk
+    assert s.verify_key_for(task, 2, os.urandom(48)) == vk
+    s.save_job(task, 2, job)
+    s.save_job(task, 2, b"another job")
+    s.close()
+    raw = raw_bytes(state_url)
+    assert vk not in raw and b"COLLECT-JOB-" not in raw  # sealed at rest
+    s = open_store(state_url, ident)
+    assert s.verify_key_for(task, 2, os.urandom(48)) == vk
+    assert s.load_job(task, 2) == job
+    assert s.load_job(task, 3) is None
+    s.close()

@@ -48,6 +48,7 @@ from veil.errors import (
     VdafError,
     VerificationFailed,
 )
+from veil.faults import failpoint
 
 PINE_VK = 16  # Pine64 (VDAF-11 TurboSHAKE) verify key size
 PRIO3_VK = 32
@@ -183,7 +184,11 @@ class HelperCore:
         except IntegrityError as exc:
             raise ProtocolError("the verify key does not open") from exc
         self.store.bind_verify_key(req.task_id, req.round, vk)
-        return encode_verify_response([self._verify_one(req, item, vk) for item in req.items])
+        results = []
+        for item in req.items:
+            results.append(self._verify_one(req, item, vk))
+            failpoint("helper.verifying", req.round)  # part of the batch is stored
+        return encode_verify_response(results)
 
     def _verify_one(self, req: VerifyRequest, item, vk: bytes) -> VerifyResult:
         try:
@@ -252,6 +257,7 @@ class HelperCore:
             if done is None:
                 raise
             return done
+        failpoint("helper.collected", req.round)
         return share
 
     def handle_countersign(self, body: bytes) -> bytes:

@@ -8,9 +8,10 @@ share; decodes and divides by the verified total weight.
 
 from __future__ import annotations
 
+import json
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -41,6 +42,7 @@ from veil.aggregation.transport import HelperTransport
 from veil.aggregation.vdafs import TaskVdafs
 from veil.crypto.hpke_keys import X25519Identity
 from veil.errors import FormatError, ProtocolError
+from veil.faults import failpoint
 
 
 @dataclass
@@ -57,6 +59,34 @@ class RoundResult:
     helper_bytes: int = 0
     accepted_ids: list[str] = field(default_factory=list)  # report ids (hex), for the audit log
     rejected_ids: list[tuple[str, str]] = field(default_factory=list)  # (report id hex, reason)
+
+
+@dataclass
+class _Job:
+    """A round's collect job: what the Leader stores (sealed) before the Helper releases."""
+
+    ids: list[str]  # accepted report ids, hex, in collect order
+    clients: list[str]
+    own_share: bytes  # the Leader's noised aggregate share
+    rejected: list[tuple[str, str]]
+    rejected_ids: list[tuple[str, str]]
+    bytes_per_client: float
+    helper_bytes: int
+
+    def encode(self) -> bytes:
+        data = {**asdict(self), "own_share": self.own_share.hex()}
+        return json.dumps(data, sort_keys=True).encode()
+
+    @classmethod
+    def decode(cls, data: bytes) -> _Job:
+        try:
+            d = json.loads(data)
+            d["own_share"] = bytes.fromhex(d["own_share"])
+            d["rejected"] = [(str(c), str(r)) for c, r in d["rejected"]]
+            d["rejected_ids"] = [(str(c), str(r)) for c, r in d["rejected_ids"]]
+            return cls(**d)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ProtocolError(f"a stored collect job is malformed: {exc}") from None
 
 
 def _client_of(item: Report | bytes) -> str:
@@ -85,15 +115,58 @@ class VerifiedAggregator:
         self.helper = helper
         self.store = store or SqliteStore(":memory:", identity)
         self.vdafs = TaskVdafs.for_config(cfg)
-        self._round_vk: dict[int, bytes] = {}
 
     def aggregate_round(self, rnd: int, reports: list[Report | bytes]) -> RoundResult:
+        """Verify, collect, unshard one round.
+
+        Crash-safe with a durable store: the round's verify key is stored before first use,
+        and the collect job (the accepted ids and the Leader's own noised share) is stored
+        before the Helper is asked to release its share. A restarted Leader that redoes the
+        round then either verifies afresh (nothing was released) or re-collects exactly the
+        first job — the Helper answers a retried collect with the share it stored, so no
+        round is ever released twice with different noise (docs/protocol.md §7).
+        """
+        t0 = time.perf_counter()
+        task = self.cfg.task_id
+        timings = {"leader_prepare_s": 0.0}
+        job = self.store.load_job(task, rnd)
+        if job is None:
+            vk = self.store.verify_key_for(task, rnd, os.urandom(PINE_VK + PRIO3_VK))
+            fresh = self._verify_round(rnd, reports, vk, timings)
+            failpoint("leader.verified", rnd)
+            self.store.save_job(task, rnd, fresh.encode())
+            job = self.store.load_job(task, rnd) or fresh.encode()  # the first job stays
+        state = _Job.decode(job)
+        t_verify = time.perf_counter()
+        ids = [bytes.fromhex(i) for i in state.ids]
+        body = CollectRequest(task, rnd, ids, checksum(ids)).encode()
+        helper_share = self.helper.collect(body)
+        failpoint("leader.collected", rnd)
+        aggregate, total_weight = self._unshard(state.own_share, helper_share)
+        self.store.mark_collected(task, rnd)
+        t_end = time.perf_counter()
+        return RoundResult(
+            round=rnd,
+            aggregate=aggregate,
+            total_weight=total_weight,
+            accepted=list(state.clients),
+            rejected=[(c, r) for c, r in state.rejected],
+            timings={**timings, "verify_s": t_verify - t0, "aggregate_s": t_end - t_verify},
+            bytes_per_client=state.bytes_per_client,
+            helper_bytes=state.helper_bytes + len(body) + len(helper_share),
+            accepted_ids=list(state.ids),
+            rejected_ids=[(i, r) for i, r in state.rejected_ids],
+        )
+
+    def _verify_round(
+        self, rnd: int, reports: list[Report | bytes], vk: bytes, timings: dict[str, float]
+    ) -> _Job:
+        """The Leader's checks, then PINE and Prio3Sum verification with the Helper in
+        batches; the job that collects the reports both accept."""
         t0 = time.perf_counter()
         rejected: list[tuple[str, str]] = []
         rejected_ids: list[tuple[str, str]] = []
         sizes = [len(r) if isinstance(r, bytes) else len(r.encode()) for r in reports]
-        # one verify key per round, reused if the round is retried (the Helper binds it)
-        vk = self._round_vk.setdefault(rnd, os.urandom(PINE_VK + PRIO3_VK))
         preps: list[tuple[Report, Prepared]] = []
         clients_seen: set[str] = set()
         for item in reports:
@@ -105,7 +178,7 @@ class VerifiedAggregator:
             except Rejected as rej:
                 rejected.append((_client_of(item), rej.reason.value))
                 rejected_ids.append((_rid_of(item), rej.reason.value))
-        t_leader = time.perf_counter()
+        timings["leader_prepare_s"] = time.perf_counter() - t0
         vk_sealed = seal_share(self.cfg.helper_hpke, vk, verify_key_info(self.cfg.task_id, rnd))
         outs: list[tuple[str, bytes, bytes]] = []  # (client, report id, encoded out share)
         helper_bytes = 0
@@ -131,56 +204,36 @@ class VerifiedAggregator:
             if len(results) != len(batch):
                 raise ProtocolError("the Helper answered for a different number of reports")
             for (rep, p), res in zip(batch, results, strict=True):
-                client = rep.metadata.client_id
-                if res.report_id != rep.metadata.report_id:
+                client, rid = rep.metadata.client_id, rep.metadata.report_id
+                if res.report_id != rid:
                     raise ProtocolError("the Helper answered out of order")
-                if res.reason is not None:
-                    rejected.append((client, res.reason.value))
-                    rejected_ids.append((rep.metadata.report_id.hex(), res.reason.value))
-                    continue
                 try:
+                    if res.reason is not None:
+                        raise Rejected(res.reason)
                     pine_out, w_out = finish(
                         self.vdafs, p, (p.pine_vs, p.weight_vs), (res.pine_vs, res.weight_vs)
                     )
                 except Rejected as rej:
                     rejected.append((client, rej.reason.value))
-                    rejected_ids.append((rep.metadata.report_id.hex(), rej.reason.value))
+                    rejected_ids.append((rid.hex(), rej.reason.value))
                     continue
-                outs.append(
-                    (client, rep.metadata.report_id, encode_out_share(self.vdafs, pine_out, w_out))
-                )
-        t_verify = time.perf_counter()
+                outs.append((client, rid, encode_out_share(self.vdafs, pine_out, w_out)))
         if len(outs) < self.cfg.min_reports:
             raise ProtocolError(
                 f"round {rnd}: {len(outs)} valid reports, min_reports={self.cfg.min_reports} "
                 f"(rejected: {rejected})"
             )
-        ids = [rid for _, rid, _ in outs]
-        body = CollectRequest(self.cfg.task_id, rnd, ids, checksum(ids)).encode()
-        helper_share = self.helper.collect(body)
-        helper_bytes += len(body) + len(helper_share)
         own = noised_share(
             self.cfg, self.vdafs, aggregate_out_shares(self.vdafs, (o for *_, o in outs))
         )
-        aggregate, total_weight = self._unshard(own, helper_share)
-        self.store.mark_collected(self.cfg.task_id, rnd)
-        self._round_vk.pop(rnd, None)
-        t_end = time.perf_counter()
-        return RoundResult(
-            round=rnd,
-            aggregate=aggregate,
-            total_weight=total_weight,
-            accepted=[c for c, _, _ in outs],
+        return _Job(
+            ids=[rid.hex() for _, rid, _ in outs],
+            clients=[c for c, _, _ in outs],
+            own_share=own,
             rejected=rejected,
-            timings={
-                "leader_prepare_s": t_leader - t0,
-                "verify_s": t_verify - t0,
-                "aggregate_s": t_end - t_verify,
-            },
+            rejected_ids=rejected_ids,
             bytes_per_client=float(np.mean(sizes)) if sizes else 0.0,
             helper_bytes=helper_bytes,
-            accepted_ids=[rid.hex() for rid in ids],
-            rejected_ids=rejected_ids,
         )
 
     def _check(self, item: Report | bytes, rnd: int, clients_seen: set[str]) -> Report:

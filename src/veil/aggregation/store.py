@@ -44,6 +44,9 @@ CREATE TABLE IF NOT EXISTS pending (
 CREATE TABLE IF NOT EXISTS round_reports (
     task BLOB NOT NULL, round INTEGER NOT NULL, ids_sealed BLOB NOT NULL,
     PRIMARY KEY (task, round));
+CREATE TABLE IF NOT EXISTS collect_jobs (
+    task BLOB NOT NULL, round INTEGER NOT NULL, job_sealed BLOB NOT NULL,
+    PRIMARY KEY (task, round));
 CREATE TABLE IF NOT EXISTS audit_head (
     task BLOB NOT NULL PRIMARY KEY, seq INTEGER NOT NULL, round INTEGER NOT NULL,
     record_hash TEXT NOT NULL);
@@ -111,6 +114,42 @@ class StateStore(ABC):
             raise ProtocolError(f"round {rnd} is already {status}")
         if sealed is None or not hmac.compare_digest(self._open(sealed), verify_key):
             raise ProtocolError(f"round {rnd} was started with a different verify key")
+
+    def verify_key_for(self, task: bytes, rnd: int, fresh: bytes) -> bytes:
+        """The Leader's verify key for a round: the stored one, or ``fresh`` stored now.
+
+        Durable, so a restarted Leader redoing a round offers the Helper the key the Helper
+        already bound to it (a new key would be refused)."""
+        with self._tx() as q:
+            q(
+                "INSERT INTO rounds (task, round, status, verify_key_sealed) VALUES (?,?,?,?) "
+                "ON CONFLICT (task, round) DO NOTHING",
+                (task, rnd, OPEN, self._seal(fresh)),
+            )
+            (sealed,) = q(
+                "SELECT verify_key_sealed FROM rounds WHERE task=? AND round=?", (task, rnd)
+            ).fetchone()
+        if sealed is None:
+            raise ProtocolError(f"round {rnd} has no verify key")
+        return self._open(sealed)
+
+    # ----- the Leader's collect jobs ----------------------------------------------------------
+    def save_job(self, task: bytes, rnd: int, job: bytes) -> None:
+        """Keep a round's collect job (sealed) before the Helper is asked to release its share;
+        the first one stays: a retry must collect exactly what the first attempt named."""
+        with self._tx() as q:
+            q(
+                "INSERT INTO collect_jobs (task, round, job_sealed) VALUES (?,?,?) "
+                "ON CONFLICT (task, round) DO NOTHING",
+                (task, rnd, self._seal(job)),
+            )
+
+    def load_job(self, task: bytes, rnd: int) -> bytes | None:
+        with self._tx() as q:
+            row = q(
+                "SELECT job_sealed FROM collect_jobs WHERE task=? AND round=?", (task, rnd)
+            ).fetchone()
+        return self._open(row[0]) if row else None
 
     # ----- replay -----------------------------------------------------------------------------
     def offer(self, task: bytes, report_id: bytes, rnd: int, client: str) -> Admission:
