@@ -30,9 +30,11 @@ from veil.crypto.encoding import b64decode, b64encode
 from veil.crypto.keys import Ed25519Identity, Ed25519PublicKey, parse_recipient
 from veil.crypto.seal import atomic_write
 from veil.errors import FormatError, IntegrityError
+from veil.faults import failpoint
 
 GENESIS = "0" * 64
 KEYS_SUFFIX = ".keys.json"
+PENDING_SUFFIX = ".pending"  # the record being countersigned (two-phase append)
 _RECORD_LABEL = b"veil/v1/audit/record\x00"
 _LEADER_LABEL = b"veil/v1/audit/leader\x00"
 _HELPER_LABEL = b"veil/v1/audit/helper\x00"
@@ -142,6 +144,7 @@ class AuditLog:
         self.leader = leader
         self.helper = helper
         self.countersign = countersign
+        self.pending = self.path.with_name(self.path.name + PENDING_SUFFIX)
         keys = self.path.with_name(self.path.name + KEYS_SUFFIX)
         if not keys.exists():
             atomic_write(
@@ -150,6 +153,8 @@ class AuditLog:
                     {"leader": str(leader.recipient()), "helper": str(helper)}, indent=1
                 ).encode(),
             )
+        elif load_keys(self.path) != (leader.recipient(), helper):
+            raise IntegrityError(f"{keys} names other aggregators' keys than this task's")
 
     def records(self) -> list[AuditRecord]:
         if not self.path.exists():
@@ -183,14 +188,31 @@ class AuditLog:
             time=(now or datetime.now(UTC)).isoformat(timespec="seconds"),
             prev=prev,
         )
-        leader_sig = self.leader.sign(_LEADER_LABEL + record.digest())
+        record = self._staged(record)
+        leader_sig = b64encode(self.leader.sign(_LEADER_LABEL + record.digest()))
+        # staged before the helper sees it: a leader that dies after the helper countersigned
+        # offers the helper the very same record again (same time, same hash) when it resumes
+        atomic_write(self.pending, (replace(record, leader_sig=leader_sig).to_line()).encode())
         helper_sig = self.countersign(record)
         if not self.helper.verify(helper_sig, _HELPER_LABEL + record.digest()):
             raise IntegrityError("the helper's countersignature does not verify")
-        signed = replace(record, leader_sig=b64encode(leader_sig), helper_sig=b64encode(helper_sig))
+        failpoint("leader.countersigned", round)
+        signed = replace(record, leader_sig=leader_sig, helper_sig=b64encode(helper_sig))
         text = "".join(r.to_line() + "\n" for r in [*existing, signed])
         atomic_write(self.path, text.encode())
+        self.pending.unlink(missing_ok=True)
         return signed
+
+    def _staged(self, record: AuditRecord) -> AuditRecord:
+        """``record`` with the time of the record staged by an interrupted append, if that
+        one holds exactly the same round (anything else staged is stale and replaced)."""
+        try:
+            staged = parse_record(self.pending.read_text("ascii"))
+        except (OSError, UnicodeDecodeError, FormatError):
+            return record
+        if replace(staged, time=record.time, leader_sig="", helper_sig="") == record:
+            return replace(record, time=staged.time)
+        return record
 
 
 def helper_countersign(

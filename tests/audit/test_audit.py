@@ -9,6 +9,7 @@ import pytest
 
 from veil.audit import AuditError, AuditLog, Rejection, helper_countersign, load_keys, verify_log
 from veil.crypto.keys import generate_identity
+from veil.errors import IntegrityError
 
 
 @pytest.fixture()
@@ -128,3 +129,63 @@ def test_cli_verify(log) -> None:
         text=True,
     )
     assert bad.returncode == 1 and "record 3" in bad.stderr
+
+
+def _round_fields(r: int) -> dict:
+    return {
+        "task": "credit-risk",
+        "round": r,
+        "model_before": f"{r - 1:02x}" * 32,
+        "model_after": f"{r:02x}" * 32,
+        "accepted": ["aa" * 16],
+        "rejected": [],
+        "epsilon": None,
+    }
+
+
+def test_an_append_interrupted_after_the_countersignature_is_completed_with_the_same_record(
+    tmp_path: Path,
+) -> None:
+    """Two-phase append: the record is staged before the helper countersigns it; a leader
+    that dies after the countersignature offers the very same record (same time, same hash)
+    again, which a helper that only moves forward accepts."""
+    from datetime import UTC, datetime, timedelta
+
+    leader, helper = generate_identity("ed25519"), generate_identity("ed25519")
+    head: list[str] = []  # the helper's durable view: the last record hash it countersigned
+
+    def countersign(rec):
+        digest = rec.digest().hex()
+        if head and head[-1] != digest and rec.prev != head[-1]:
+            raise RuntimeError("does not extend")
+        head.append(digest)
+        return helper_countersign(helper, rec)
+
+    def dying(rec):
+        countersign(rec)
+        raise KeyboardInterrupt  # stands for the leader dying before it writes the log
+
+    first = AuditLog(tmp_path / "audit.log", leader, helper.recipient(), dying)
+    t0 = datetime(2026, 12, 3, 8, 0, tzinfo=UTC)
+    with pytest.raises(KeyboardInterrupt):
+        first.append(**_round_fields(1), now=t0)
+    assert not first.path.exists() and first.pending.exists()
+    again = AuditLog(tmp_path / "audit.log", leader, helper.recipient(), countersign)
+    rec = again.append(**_round_fields(1), now=t0 + timedelta(minutes=5))
+    assert rec.time == t0.isoformat(timespec="seconds")  # the staged record's time
+    assert rec.digest().hex() == head[0] == head[-1]
+    assert not again.pending.exists()
+    # a stale staged record (another round) is not reused
+    again.pending.write_text(first.pending.name)  # garbage: ignored
+    nxt = again.append(**_round_fields(2), now=t0 + timedelta(minutes=9))
+    assert nxt.time == (t0 + timedelta(minutes=9)).isoformat(timespec="seconds")
+    assert [r.round for r in verify_log(again.path, leader.recipient(), helper.recipient())] == [
+        1,
+        2,
+    ]
+
+
+def test_a_log_is_not_continued_with_other_aggregators_keys(log) -> None:
+    audit, _, helper = log
+    with pytest.raises(IntegrityError, match="other aggregators"):
+        AuditLog(audit.path, generate_identity("ed25519"), helper.recipient(), lambda r: b"")
