@@ -46,6 +46,11 @@ def serve(
         envvar="VEIL_HELPER_STATE",
         help="state URL: sqlite:///path or postgresql://user@127.0.0.1:PORT/db (overrides --db)",
     ),
+    stop_with_parent: bool = typer.Option(
+        False,
+        "--stop-with-parent",
+        help="stop when standard input closes (a supervising process died or let go)",
+    ),
 ) -> None:
     """Serve the Helper on HOST:PORT (loopback only)."""
     import uvicorn
@@ -67,7 +72,24 @@ def serve(
     elif signing is None:  # serve, but refuse to countersign (400 ConfigError on request)
         typer.echo(f"warning: {identity} holds no ed25519 key: no audit countersigning", err=True)
     core = HelperCore(cfg, ident, open_store(state or db_path, ident), signing)
+    if stop_with_parent:
+        _stop_on_stdin_eof()
     uvicorn.run(create_app(core), host=host, port=port, log_level="warning")
+
+
+def _stop_on_stdin_eof() -> None:
+    """SIGTERM this process (uvicorn's graceful shutdown) once standard input closes."""
+    import os
+    import signal
+    import sys
+    import threading
+
+    def watch() -> None:
+        while sys.stdin.buffer.read(4096):
+            pass
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="stop-with-parent", daemon=True).start()
 
 
 @app.command("init")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys
@@ -23,10 +22,11 @@ def free_port() -> int:
 
 
 def write_private(path: Path, text: str) -> None:
+    """Atomically (temporary file, fsync, rename) and readable by the owner only (0600)."""
+    from veil.crypto.seal import atomic_write
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
+    atomic_write(path, text.encode())
 
 
 class HelperProcess:
@@ -59,11 +59,16 @@ class HelperProcess:
             text += self.signing.to_string() + "\n"
         write_private(ident, text)
         cfg = self.folder / "consortium.toml"
-        cfg.write_text(self.cfg.to_toml())
-        # the child's stderr goes to a file: a pipe nobody reads could fill and block it
+        write_private(cfg, self.cfg.to_toml())
+        # the child's stderr goes to a file: a pipe nobody reads could fill and block it;
+        # its stdin is a pipe this process holds open: when this process dies, however it
+        # dies (SIGKILL included), the child reads end-of-file and stops (--stop-with-parent)
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
-                self.command(ident, cfg), stdout=subprocess.DEVNULL, stderr=log
+                self.command(ident, cfg),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
             )
         deadline = time.time() + timeout_s
         url = f"http://127.0.0.1:{self.port}/v1/health"
@@ -82,9 +87,20 @@ class HelperProcess:
         """The child's argv (a benchmark may run an instrumented server instead)."""
         return [sys.executable, "-m", "veil.cli", "helper", "serve", "--identity", str(ident),
                 "--config", str(cfg), "--host", "127.0.0.1", "--port", str(self.port),
-                "--state", self.state]  # fmt: skip
+                "--state", self.state, "--stop-with-parent"]  # fmt: skip
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def restart(self, timeout_s: float = 60.0) -> None:
+        """Start the Helper again after it died: same keys, same port, same durable state."""
+        self.stop()
+        self.start(timeout_s)
 
     def stop(self) -> None:
+        if self.proc is not None and self.proc.stdin is not None:
+            self.proc.stdin.close()
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             try:
