@@ -230,14 +230,14 @@ def test_helper_view_survives_a_restart(tmp_path: Path) -> None:
 
 
 def test_a_log_of_an_earlier_task_is_moved_aside(tmp_path: Path) -> None:
-    from veil.aggregation.fl_bridge import _new_audit_log
+    from veil.aggregation.fl_bridge import _audit_log
 
     c = make_consortium(n_clients=1, dimension=DIM)
     c.cfg = dataclasses.replace(c.cfg, helper_signing=Ed25519Identity.generate().recipient())
     path = tmp_path / "audit.log"
     path.write_text("old\n")
     (tmp_path / "audit.log.keys.json").write_text("{}")
-    _new_audit_log(path, c.leader_signing, c.cfg, http=None)  # type: ignore[arg-type]
+    _audit_log(path, c.leader_signing, c.cfg, http=None, resumed=False)  # type: ignore[arg-type]
     old = sorted(p.name for p in tmp_path.iterdir())
     assert len(old) == 3 and "audit.log.keys.json" in old and not path.exists()
     aside = [n for n in old if n.startswith("audit.log.") and not n.endswith("keys.json")]

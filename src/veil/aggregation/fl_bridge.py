@@ -15,10 +15,12 @@ Leader).
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import time
-from dataclasses import dataclass, field
+import tomllib
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -28,14 +30,25 @@ from veil.aggregation.client import ReportBuilder, weighted_update
 from veil.aggregation.config import ConsortiumConfig, DpConfig
 from veil.aggregation.dp import Accounting, PrivacyLedger, calibrate_noise_multiplier
 from veil.aggregation.leader import VerifiedAggregator, finalize
-from veil.aggregation.process import HelperProcess, free_port, write_private
+from veil.aggregation.process import HelperProcess, free_port
 from veil.aggregation.report import Report
+from veil.aggregation.store import COLLECTED, SqliteStore
 from veil.aggregation.transport import HttpHelper
-from veil.audit import AuditLog, Rejection, model_hash
+from veil.audit import PENDING_SUFFIX, AuditLog, AuditRecord, Rejection, model_hash
 from veil.crypto.hpke_keys import X25519Identity
-from veil.crypto.keys import identity_file_text
+from veil.crypto.keys import parse_identities
+from veil.crypto.seal import atomic_write, seal
+from veil.crypto.seal import open as open_sealed
 from veil.crypto.signing import Ed25519Identity
-from veil.errors import ConfigError, ProtocolError
+from veil.errors import (
+    CheckpointError,
+    ConfigError,
+    IntegrityError,
+    NoIdentityError,
+    ProtocolError,
+    VeilError,
+)
+from veil.faults import failpoint
 
 DEMO_CLIP_NORM = 0.3  # the finance MLP's updates measure 0.2-0.3 in L2 (docs/dp.md)
 DEMO_NOISE_MULTIPLIER = 0.02
@@ -88,6 +101,109 @@ class SecureOptions:
         return 0.0
 
 
+TASK_STATE = "task.sealed"
+_TASK_FORMAT = "veil-task-state/1"
+
+
+@dataclass
+class TaskKeys:
+    """A task's configuration and every key the one-machine deployment holds for it.
+
+    Sealed to the consortium's key in ``task.sealed`` (written atomically), so that a Leader
+    restarted with ``--resume`` takes up the same task — same task id, same keys, same audit
+    log — instead of starting another one.
+    """
+
+    cfg: ConsortiumConfig
+    leader_hpke: X25519Identity
+    helper_hpke: X25519Identity
+    leader_sig: Ed25519Identity
+    helper_sig: Ed25519Identity
+    clients: dict[str, Ed25519Identity]
+
+    @classmethod
+    def generate(
+        cls, client_names: list[str], dimension: int, opts: SecureOptions, z: float
+    ) -> TaskKeys:
+        leader_hpke, helper_hpke = X25519Identity.generate(), X25519Identity.generate()
+        leader_sig, helper_sig = Ed25519Identity.generate(), Ed25519Identity.generate()
+        clients = {n: Ed25519Identity.generate() for n in client_names}
+        cfg = ConsortiumConfig(
+            task_id=os.urandom(32),
+            dimension=dimension,
+            clip_norm=opts.clip_norm,
+            max_weight=opts.max_weight,
+            leader_hpke=leader_hpke.recipient(),
+            leader_signing=leader_sig.recipient(),
+            helper_hpke=helper_hpke.recipient(),
+            helper_endpoint=f"http://127.0.0.1:{free_port()}",
+            helper_signing=helper_sig.recipient(),
+            clients={n: k.recipient() for n, k in clients.items()},
+            min_reports=opts.min_reports,
+            max_batch=32,
+            dp=DpConfig(noise_multiplier=z, delta=opts.delta, sampling_rate=1.0),
+        )
+        return cls(cfg, leader_hpke, helper_hpke, leader_sig, helper_sig, clients)
+
+    def to_bytes(self) -> bytes:
+        keys = {
+            "leader": self.leader_hpke,
+            "helper": self.helper_hpke,
+            "leader_signing": self.leader_sig,
+            "helper_signing": self.helper_sig,
+        }
+        return json.dumps(
+            {
+                "format": _TASK_FORMAT,
+                "config": self.cfg.to_toml(),
+                **{k: v.to_string() for k, v in keys.items()},
+                "clients": {n: k.to_string() for n, k in self.clients.items()},
+            },
+            sort_keys=True,
+        ).encode()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> TaskKeys:
+        try:
+            d = json.loads(data)
+            if d.pop("format") != _TASK_FORMAT:
+                raise ValueError("not a veil task state")
+            cfg = ConsortiumConfig.from_dict(tomllib.loads(d["config"]))
+            one = {k: parse_identities(d[k])[0] for k in
+                   ("leader", "helper", "leader_signing", "helper_signing")}  # fmt: skip
+            clients = {str(n): parse_identities(t)[0] for n, t in d["clients"].items()}
+            keys = cls(cfg, one["leader"], one["helper"], one["leader_signing"],
+                       one["helper_signing"], clients)  # fmt: skip
+        except (ValueError, KeyError, TypeError, AttributeError, VeilError) as exc:
+            raise CheckpointError(f"the task state is malformed: {exc}") from None
+        keys.check()
+        return keys
+
+    def check(self) -> None:
+        """Every key matches the configuration (a state pieced together from two tasks fails)."""
+        c = self.cfg
+        pairs = [
+            (self.leader_hpke.recipient(), c.leader_hpke),
+            (self.helper_hpke.recipient(), c.helper_hpke),
+            (self.leader_sig.recipient(), c.leader_signing),
+            (self.helper_sig.recipient(), c.helper_signing),
+            *((k.recipient(), c.clients.get(n)) for n, k in self.clients.items()),
+        ]
+        if set(self.clients) != set(c.clients) or any(a != b for a, b in pairs):
+            raise CheckpointError("the task state's keys do not match its configuration")
+
+    def save(self, path: Path, recipients: list) -> None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, seal(self.to_bytes(), recipients))
+
+    @classmethod
+    def load(cls, path: Path, identities: list) -> TaskKeys:
+        try:
+            return cls.from_bytes(open_sealed(Path(path).read_bytes(), identities))
+        except (IntegrityError, NoIdentityError) as exc:
+            raise CheckpointError(f"{path} does not open: {exc}") from None
+
+
 @dataclass
 class SecureAggregation:
     cfg: ConsortiumConfig
@@ -98,7 +214,7 @@ class SecureAggregation:
     helper: HelperProcess | None = None
     http: HttpHelper | None = None
     audit: AuditLog | None = None
-    audit_records: int = 0
+    helper_restarts: int = 0
     _last: dict[str, Report] = field(default_factory=dict)
     _pending: dict | None = None  # this round's audit fields, until the new model is known
 
@@ -112,59 +228,47 @@ class SecureAggregation:
         rounds: int,
         opts: SecureOptions,
         audit_path: Path | None = None,
+        *,
+        keyring: tuple[list, list] | None = None,
+        resume: bool = False,
+        first_round: int = 1,
     ) -> SecureAggregation:
         """Keys for the Leader, the Helper and every client; consortium.toml; the Helper
         process on a free loopback port; the audit log at ``audit_path`` (if given), its
-        records signed by the Leader and countersigned by the Helper process."""
+        records signed by the Leader and countersigned by the Helper process.
+
+        ``keyring`` = (recipients, identities) the task state is sealed to and opened with;
+        with ``resume`` an existing ``task.sealed`` is taken up again (docs/protocol.md §7).
+        """
         folder = Path(folder)
         if opts.malicious > len(client_names):
             raise ConfigError("--malicious cannot exceed the number of clients")
-        z = opts.resolve_noise(rounds)
-        leader_hpke, helper_hpke = X25519Identity.generate(), X25519Identity.generate()
-        leader_sig, helper_sig = Ed25519Identity.generate(), Ed25519Identity.generate()
-        client_keys = {n: Ed25519Identity.generate() for n in client_names}
-        for name, ident in [
-            ("leader.identity", leader_hpke),
-            ("leader-signing.identity", leader_sig),
-            *((f"{n}-signing.identity", k) for n, k in client_keys.items()),
-        ]:
-            write_private(folder / name, identity_file_text(ident))
-        port = free_port()
-        cfg = ConsortiumConfig(
-            task_id=os.urandom(32),
-            dimension=dimension,
-            clip_norm=opts.clip_norm,
-            max_weight=opts.max_weight,
-            leader_hpke=leader_hpke.recipient(),
-            leader_signing=leader_sig.recipient(),
-            helper_hpke=helper_hpke.recipient(),
-            helper_endpoint=f"http://127.0.0.1:{port}",
-            helper_signing=helper_sig.recipient(),
-            clients={n: k.recipient() for n, k in client_keys.items()},
-            min_reports=opts.min_reports,
-            max_batch=32,
-            dp=DpConfig(noise_multiplier=z, delta=opts.delta, sampling_rate=1.0),
-        )
-        helper = HelperProcess(folder, cfg, helper_hpke, port, signing=helper_sig)
+        keys = _task_keys(folder, client_names, dimension, rounds, opts, keyring, resume)
+        resumed = keys is not None
+        if keys is None:
+            keys = TaskKeys.generate(client_names, dimension, opts, opts.resolve_noise(rounds))
+            if keyring is not None:
+                keys.save(folder / TASK_STATE, keyring[0])
+        cfg = keys.cfg
+        helper = HelperProcess(folder, cfg, keys.helper_hpke, _port(cfg), signing=keys.helper_sig)
         helper.start()
-        http = HttpHelper(cfg.helper_endpoint, cfg.task_id, leader_sig)
+        http = HttpHelper(cfg.helper_endpoint, cfg.task_id, keys.leader_sig)
         audit = None
         if audit_path is not None:
-            audit = _new_audit_log(Path(audit_path), leader_sig, cfg, http)
-        leader = VerifiedAggregator(cfg, leader_hpke, http)
-        # the last K clients turn hostile, each with a different attack
-        hostile = client_names[len(client_names) - opts.malicious :] if opts.malicious else []
-        # spread over the list, so that a few hostile clients show different failure modes
-        k = max(len(hostile), 1)
-        attacks = {
-            n: ATTACKS[(i * len(ATTACKS) // k) % len(ATTACKS)] for i, n in enumerate(hostile)
-        }
+            audit = _audit_log(Path(audit_path), keys.leader_sig, cfg, http, resumed)
+        store = SqliteStore(folder / "leader.sqlite", keys.leader_hpke)
+        leader = VerifiedAggregator(cfg, keys.leader_hpke, http, store)
+        ledger = PrivacyLedger(cfg.dp.noise_multiplier, 1.0, cfg.dp.delta, opts.accounting)
+        # rounds an earlier process of this task released count against the budget
+        ledger.rounds = sum(
+            store.round_status(cfg.task_id, r) == COLLECTED for r in range(1, first_round)
+        )
         return cls(
             cfg=cfg,
             leader=leader,
-            builders={n: ReportBuilder(cfg, n, k) for n, k in client_keys.items()},
-            ledger=PrivacyLedger(z, 1.0, opts.delta, opts.accounting),
-            attacks=attacks,
+            builders={n: ReportBuilder(cfg, n, k) for n, k in keys.clients.items()},
+            ledger=ledger,
+            attacks=_assign_attacks(client_names, opts.malicious),
             helper=helper,
             http=http,
             audit=audit,
@@ -201,8 +305,9 @@ class SecureAggregation:
             if honest_u is not None:
                 honest.append(honest_u)
         record: dict = {"secure": True}
+        restarts = self.helper_restarts
         try:
-            res = self.leader.aggregate_round(rnd, reports)
+            res = self._with_helper(lambda: self.leader.aggregate_round(rnd, reports))
         except ProtocolError as exc:
             record.update(
                 accepted=[], rejected=[*refused, {"client": "*", "reason": str(exc)[:200]}],
@@ -223,6 +328,8 @@ class SecureAggregation:
                 "aggregate": round(res.timings["aggregate_s"], 4),
             },
         )
+        if self.helper_restarts > restarts:
+            record["helper_restarts"] = self.helper_restarts - restarts
         if self.cfg.dp.noise_multiplier == 0:
             record["aggregate_equals_honest"] = self._exact(res, honest)
         if self.audit is not None:
@@ -242,8 +349,28 @@ class SecureAggregation:
         if self.audit is None or pending is None or pending["round"] != rnd:
             self._pending = pending
             return
-        self.audit.append(task=self.cfg.task_id.hex(), model_after=_vec_hash(global_vec), **pending)
-        self.audit_records += 1
+        after = _vec_hash(global_vec)
+        logged = self.audit.records()
+        if logged and logged[-1].round >= rnd:
+            _check_logged(logged[-1], pending, after)
+            return  # the process this one resumed logged this very round before it died
+        self._with_helper(
+            lambda: self.audit.append(task=self.cfg.task_id.hex(), model_after=after, **pending)
+        )
+        failpoint("leader.audited", rnd)
+
+    def _with_helper(self, call):
+        """``call()``; if it fails because the Helper process died, start the Helper again
+        on its durable state and retry once (its SQLite state keeps the round: a retried
+        verify is admitted as a retry, a retried collect gets the stored share)."""
+        try:
+            return call()
+        except ProtocolError:
+            if self.helper is None or self.helper.alive:
+                raise
+        self.helper.restart()
+        self.helper_restarts += 1
+        return call()
 
     def _client_report(self, rnd, name, b: ReportBuilder, g, upd):
         delta = np.asarray(upd.vector, dtype=np.float64) - g
@@ -291,23 +418,66 @@ class SecureAggregation:
         }
 
 
+def _check_logged(last: AuditRecord, pending: dict, model_after: str) -> None:
+    """The log already holds this round (a resumed run): it must be what this run computed."""
+    same = (
+        last.round == pending["round"]
+        and last.model_before == pending["model_before"]
+        and last.model_after == model_after
+        and last.accepted == sorted(pending["accepted"])
+    )
+    if not same:
+        raise IntegrityError(
+            f"the audit log already holds round {last.round}, which this run's round "
+            f"{pending['round']} does not reproduce"
+        )
+
+
 def _vec_hash(vec: np.ndarray) -> str:
     """audit.model_hash over the model's float32 parameter bytes."""
     return model_hash(np.ascontiguousarray(vec, dtype=np.float32).tobytes())
 
 
-def _new_audit_log(
-    path: Path, leader: Ed25519Identity, cfg: ConsortiumConfig, http: HttpHelper
+def _assign_attacks(client_names: list[str], malicious: int) -> dict[str, Attack]:
+    """The last K clients turn hostile, each with a different attack, spread over the list
+    so that a few hostile clients show different failure modes."""
+    hostile = client_names[len(client_names) - malicious :] if malicious else []
+    k = max(len(hostile), 1)
+    return {n: ATTACKS[(i * len(ATTACKS) // k) % len(ATTACKS)] for i, n in enumerate(hostile)}
+
+
+def _task_keys(folder, client_names, dimension, rounds, opts, keyring, resume):
+    """The task an earlier process left in ``folder`` (resume), or None for a new task."""
+    path = Path(folder) / TASK_STATE
+    if not resume or not path.exists():
+        return None
+    if keyring is None:
+        raise ConfigError("--resume of verified aggregation needs the consortium's identity")
+    keys = TaskKeys.load(path, keyring[1])
+    if keys.cfg.dimension != dimension or set(keys.clients) != set(client_names):
+        raise CheckpointError("the task state is for another model size or other clients")
+    # the old Helper process stopped with the Leader that ran it; the new one gets a free port
+    keys.cfg = replace(keys.cfg, helper_endpoint=f"http://127.0.0.1:{free_port()}")
+    return keys
+
+
+def _port(cfg: ConsortiumConfig) -> int:
+    return int(cfg.helper_endpoint.rsplit(":", 1)[1])
+
+
+def _audit_log(
+    path: Path, leader: Ed25519Identity, cfg: ConsortiumConfig, http: HttpHelper, resumed: bool
 ) -> AuditLog:
-    """One log per task: a log left by an earlier task is moved aside (with its keys), not
-    overwritten, so that it still verifies on its own."""
+    """One log per task: a resumed task appends to its own log; a new task moves a log left
+    by an earlier task aside (with its keys) instead of overwriting it, so that it still
+    verifies on its own."""
     keys = path.with_name(path.name + ".keys.json")
-    if path.exists() or keys.exists():
+    if not resumed and (path.exists() or keys.exists()):
         stamp = time.strftime(
             "%Y%m%dT%H%M%S",
             time.gmtime(path.stat().st_mtime if path.exists() else keys.stat().st_mtime),
         )
-        for f in (path, keys):
+        for f in (path, keys, path.with_name(path.name + PENDING_SUFFIX)):
             if f.exists():
                 f.rename(f.with_name(f.name.replace(path.name, f"{path.name}.{stamp}", 1)))
     assert cfg.helper_signing is not None
@@ -330,9 +500,12 @@ class LazySecureAggregation:
         rounds: int,
         opts: SecureOptions,
         audit_path: Path | None = None,
+        *,
+        keyring: tuple[list, list] | None = None,
+        resume: bool = False,
     ) -> None:
         self.folder, self.names, self.rounds, self.opts = Path(folder), client_names, rounds, opts
-        self.audit_path = audit_path
+        self.audit_path, self.keyring, self.resume = audit_path, keyring, resume
         self.inner: SecureAggregation | None = None
 
     def round(self, rnd: int, global_vec: np.ndarray, updates: list[tuple[str, object]]):
@@ -344,6 +517,9 @@ class LazySecureAggregation:
                 self.rounds,
                 self.opts,
                 self.audit_path,
+                keyring=self.keyring,
+                resume=self.resume,
+                first_round=rnd,
             )
         return self.inner.round(rnd, global_vec, updates)
 
@@ -355,7 +531,7 @@ class LazySecureAggregation:
         """What report.json links: the log's file name and its number of records."""
         if self.inner is None or self.inner.audit is None:
             return None
-        return {"log": self.inner.audit.path.name, "records": self.inner.audit_records}
+        return {"log": self.inner.audit.path.name, "records": len(self.inner.audit.records())}
 
     def privacy(self) -> dict:
         if self.inner is None:

@@ -105,7 +105,7 @@ def run(
 
         raise DataError("no institution was admitted; nothing to train")
 
-    secure_agg = _secure_step(spec, secure, out, admitted, n_rounds, con)
+    secure_agg = _secure_step(spec, secure, out, admitted, n_rounds, con, ids["consortium"], resume)
     try:
         res, strat, cfg = _train_step(
             spec, admitted, ds, test_df, out, ids, n_rounds, seed, strategy, resume, con,
@@ -150,8 +150,10 @@ def run(
     return report
 
 
-def _secure_step(spec, secure, out: Path, admitted, n_rounds: int, con):
-    """Verified aggregation (veil.aggregation): None unless ``--secure``."""
+def _secure_step(spec, secure, out: Path, admitted, n_rounds: int, con, owner, resume: bool):
+    """Verified aggregation (veil.aggregation): None unless ``--secure``. Its task state is
+    sealed to ``owner`` (the consortium's key, as the checkpoint is), so ``--resume`` takes
+    the same task up again."""
     if secure is None:
         return None
     from dataclasses import replace
@@ -165,7 +167,13 @@ def _secure_step(spec, secure, out: Path, admitted, n_rounds: int, con):
         f"sealed to the Leader and a Helper process; {secure.malicious} hostile bank(s)"
     )
     return LazySecureAggregation(
-        out / "aggregation", [c.name for c in admitted], n_rounds, secure, out / "audit.log"
+        out / "aggregation",
+        [c.name for c in admitted],
+        n_rounds,
+        secure,
+        out / "audit.log",
+        keyring=([owner.recipient()], [owner]),
+        resume=resume,
     )
 
 
