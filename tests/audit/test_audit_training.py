@@ -230,16 +230,33 @@ def test_helper_view_survives_a_restart(tmp_path: Path) -> None:
 
 
 def test_a_log_of_an_earlier_task_is_moved_aside(tmp_path: Path) -> None:
-    from veil.aggregation.fl_bridge import _audit_log
+    from veil.aggregation.round_audit import open_log
 
     c = make_consortium(n_clients=1, dimension=DIM)
     c.cfg = dataclasses.replace(c.cfg, helper_signing=Ed25519Identity.generate().recipient())
     path = tmp_path / "audit.log"
     path.write_text("old\n")
     (tmp_path / "audit.log.keys.json").write_text("{}")
-    _audit_log(path, c.leader_signing, c.cfg, http=None, resumed=False)  # type: ignore[arg-type]
+    open_log(path, c.leader_signing, c.cfg, http=None)  # type: ignore[arg-type]
     old = sorted(p.name for p in tmp_path.iterdir())
     assert len(old) == 3 and "audit.log.keys.json" in old and not path.exists()
     aside = [n for n in old if n.startswith("audit.log.") and not n.endswith("keys.json")]
     assert (tmp_path / aside[0]).read_text() == "old\n"
     assert (tmp_path / (aside[0] + ".keys.json")).read_text() == "{}"  # still paired
+
+
+def test_a_log_of_the_same_task_is_continued(tmp_path: Path) -> None:
+    """A restarted or resumed Leader of the same task appends to its log, not a new one."""
+    from veil.aggregation.round_audit import open_log
+
+    c = make_consortium(n_clients=1, dimension=DIM)
+    helper = Ed25519Identity.generate()
+    c.cfg = dataclasses.replace(c.cfg, helper_signing=helper.recipient())
+    path = tmp_path / "audit.log"
+    log = open_log(path, c.leader_signing, c.cfg, http=None)  # type: ignore[arg-type]
+    log.countersign = lambda rec: helper.sign(b"veil/v1/audit/helper\x00" + rec.digest())
+    log.append(task=c.cfg.task_id.hex(), round=1, model_before="00" * 32,
+               model_after="11" * 32, accepted=[], rejected=[], epsilon=None)  # fmt: skip
+    again = open_log(path, c.leader_signing, c.cfg, http=None)  # type: ignore[arg-type]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["audit.log", "audit.log.keys.json"]
+    assert [r.round for r in again.records()] == [1]

@@ -16,8 +16,10 @@ import veil
 from veil.aggregation.config import ConsortiumConfig
 from veil.aggregation.flower import _one
 from veil.aggregation.process import HelperProcess, free_port
+from veil.audit import load_keys, verify_log
 from veil.crypto.hpke_keys import X25519Identity
 from veil.crypto.keys import identity_file_text
+from veil.crypto.signing import Ed25519Identity
 from veil.fl import FLOWER_ENV
 from veil.fl.data import credit_risk
 from veil.fl.flower_common import write_app
@@ -87,12 +89,17 @@ def test_flower_verified_round_with_helper_process(tmp_path):
         rounds=1,
         **{"min-nodes": 2, "eval-data": str(tmp_path / "eval.csv"), "out": str(tmp_path / "out"),
            "timeout": 120.0, "consortium": str(cons / "consortium.toml"),
-           "leader-identity": str(cons / "leader.identity")},
+           "leader-identity": str(cons / "leader.identity"),
+           "audit-log": str(tmp_path / "out" / "audit.log")},
     )  # fmt: skip
     logs = tmp_path / "logs"
     logs.mkdir()
     helper = HelperProcess(
-        tmp_path / "helper", cfg, _one(cons / "helper.identity", X25519Identity), helper_port
+        tmp_path / "helper",
+        cfg,
+        _one(cons / "helper.identity", X25519Identity),
+        helper_port,
+        signing=_one(cons / "helper.identity", Ed25519Identity),  # countersigns the audit log
     )
     procs = Processes(env, logs)
     try:
@@ -125,6 +132,11 @@ def test_flower_verified_round_with_helper_process(tmp_path):
     assert sorted(r["accepted"]) == ["bank0", "bank1"] and r["rejected"] == []
     assert r["total_weight"] == len(parts[0]) + len(parts[1])
     assert r["metrics"]["auc"] > 0.6
+    # the round log: signed by the ServerApp (Leader), countersigned by the Helper process
+    assert report["audit"]["records"] == 1
+    (rec,) = verify_log(tmp_path / "out" / "audit.log", *load_keys(tmp_path / "out" / "audit.log"))
+    assert rec.round == 1 and rec.task == cfg.task_id.hex() and len(rec.accepted) == 2
+    assert rec.model_before != rec.model_after and rec.rejected == []
     for p, _ in procs.procs:
         assert p.poll() is not None
     assert procs.leftovers == []

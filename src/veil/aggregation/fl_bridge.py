@@ -32,9 +32,10 @@ from veil.aggregation.dp import Accounting, PrivacyLedger, calibrate_noise_multi
 from veil.aggregation.leader import VerifiedAggregator, finalize
 from veil.aggregation.process import HelperProcess, free_port
 from veil.aggregation.report import Report
+from veil.aggregation.round_audit import open_log, round_fields, vec_hash
 from veil.aggregation.store import COLLECTED, SqliteStore
 from veil.aggregation.transport import HttpHelper
-from veil.audit import PENDING_SUFFIX, AuditLog, AuditRecord, Rejection, model_hash
+from veil.audit import AuditLog, AuditRecord
 from veil.crypto.hpke_keys import X25519Identity
 from veil.crypto.keys import parse_identities
 from veil.crypto.seal import atomic_write, seal
@@ -244,7 +245,6 @@ class SecureAggregation:
         if opts.malicious > len(client_names):
             raise ConfigError("--malicious cannot exceed the number of clients")
         keys = _task_keys(folder, client_names, dimension, rounds, opts, keyring, resume)
-        resumed = keys is not None
         if keys is None:
             keys = TaskKeys.generate(client_names, dimension, opts, opts.resolve_noise(rounds))
             if keyring is not None:
@@ -253,9 +253,7 @@ class SecureAggregation:
         helper = HelperProcess(folder, cfg, keys.helper_hpke, _port(cfg), signing=keys.helper_sig)
         helper.start()
         http = HttpHelper(cfg.helper_endpoint, cfg.task_id, keys.leader_sig)
-        audit = None
-        if audit_path is not None:
-            audit = _audit_log(Path(audit_path), keys.leader_sig, cfg, http, resumed)
+        audit = None if audit_path is None else open_log(audit_path, keys.leader_sig, cfg, http)
         store = SqliteStore(folder / "leader.sqlite", keys.leader_hpke)
         leader = VerifiedAggregator(cfg, keys.leader_hpke, http, store)
         ledger = PrivacyLedger(cfg.dp.noise_multiplier, 1.0, cfg.dp.delta, opts.accounting)
@@ -333,13 +331,7 @@ class SecureAggregation:
         if self.cfg.dp.noise_multiplier == 0:
             record["aggregate_equals_honest"] = self._exact(res, honest)
         if self.audit is not None:
-            self._pending = {
-                "round": rnd,
-                "model_before": _vec_hash(global_vec),
-                "accepted": res.accepted_ids,
-                "rejected": [Rejection(rid, why) for rid, why in res.rejected_ids],
-                "epsilon": record["epsilon"],
-            }
+            self._pending = round_fields(rnd, global_vec, res, record["epsilon"])
         return (g + res.aggregate).astype(np.float32), record
 
     def commit(self, rnd: int, global_vec: np.ndarray) -> None:
@@ -349,7 +341,7 @@ class SecureAggregation:
         if self.audit is None or pending is None or pending["round"] != rnd:
             self._pending = pending
             return
-        after = _vec_hash(global_vec)
+        after = vec_hash(global_vec)
         logged = self.audit.records()
         if logged and logged[-1].round >= rnd:
             _check_logged(logged[-1], pending, after)
@@ -433,11 +425,6 @@ def _check_logged(last: AuditRecord, pending: dict, model_after: str) -> None:
         )
 
 
-def _vec_hash(vec: np.ndarray) -> str:
-    """audit.model_hash over the model's float32 parameter bytes."""
-    return model_hash(np.ascontiguousarray(vec, dtype=np.float32).tobytes())
-
-
 def _assign_attacks(client_names: list[str], malicious: int) -> dict[str, Attack]:
     """The last K clients turn hostile, each with a different attack, spread over the list
     so that a few hostile clients show different failure modes."""
@@ -463,27 +450,6 @@ def _task_keys(folder, client_names, dimension, rounds, opts, keyring, resume):
 
 def _port(cfg: ConsortiumConfig) -> int:
     return int(cfg.helper_endpoint.rsplit(":", 1)[1])
-
-
-def _audit_log(
-    path: Path, leader: Ed25519Identity, cfg: ConsortiumConfig, http: HttpHelper, resumed: bool
-) -> AuditLog:
-    """One log per task: a resumed task appends to its own log; a new task moves a log left
-    by an earlier task aside (with its keys) instead of overwriting it, so that it still
-    verifies on its own."""
-    keys = path.with_name(path.name + ".keys.json")
-    if not resumed and (path.exists() or keys.exists()):
-        stamp = time.strftime(
-            "%Y%m%dT%H%M%S",
-            time.gmtime(path.stat().st_mtime if path.exists() else keys.stat().st_mtime),
-        )
-        for f in (path, keys, path.with_name(path.name + PENDING_SUFFIX)):
-            if f.exists():
-                f.rename(f.with_name(f.name.replace(path.name, f"{path.name}.{stamp}", 1)))
-    assert cfg.helper_signing is not None
-    return AuditLog(
-        path, leader, cfg.helper_signing, lambda rec: http.countersign(rec.to_line().encode())
-    )
 
 
 class LazySecureAggregation:

@@ -66,12 +66,66 @@ def apply_round(
     return (np.asarray(vec, np.float64) + res.aggregate).astype(np.float32), res
 
 
+class ServerRounds:
+    """The ServerApp's verified-aggregation side: the Leader, the ε ledger and, if the run
+    config names ``audit-log``, the round log signed by the Leader and countersigned by the
+    Helper (veil.audit; a restarted ServerApp of the same task continues it)."""
+
+    def __init__(self, consortium: str, leader_identity: str, audit_log: str = "") -> None:
+        from veil.aggregation.dp import PrivacyLedger
+        from veil.aggregation.round_audit import open_log
+
+        self.leader = server_leader(consortium, leader_identity)
+        dp = self.leader.cfg.dp
+        self.ledger = (
+            PrivacyLedger(dp.noise_multiplier, dp.sampling_rate, dp.delta)
+            if dp.noise_multiplier > 0
+            else None
+        )
+        self.audit = None
+        if audit_log:
+            sig = _one(leader_identity, Ed25519Identity)
+            self.audit = open_log(Path(audit_log), sig, self.leader.cfg, self.leader.helper)
+
+    def round(self, grid, nodes, vec, content: dict, seeds, timeout: float, rnd: int, strategy):
+        """One round: (new global vector, accepted, rejected, bytes up, record extras)."""
+        from veil.aggregation.round_audit import round_fields, vec_hash
+
+        new, accepted, rejected, bytes_up, extra, res = verified_train_round(
+            grid, nodes, vec, content, seeds, timeout, self.leader, rnd
+        )
+        if new is None:
+            return vec, accepted, rejected, bytes_up, extra
+        if self.ledger is not None:
+            extra["epsilon"] = self.ledger.step()
+        after = strategy.aggregate(vec, [(new, 1)])
+        if self.audit is not None:
+            fields = round_fields(rnd, vec, res, extra.get("epsilon"))
+            self.audit.append(
+                task=self.leader.cfg.task_id.hex(), model_after=vec_hash(after), **fields
+            )
+            extra["audit_records"] = len(self.audit.records())
+        return after, accepted, rejected, bytes_up, extra
+
+    def summary(self) -> dict:
+        """What report.json adds: the privacy spent and the audit log it links."""
+        out: dict = {
+            "privacy": self.ledger.summary()
+            if self.ledger is not None
+            else {"epsilon": None, "delta": None, "mechanism": "none: noise off"}
+        }
+        if self.audit is not None:
+            out["audit"] = {"log": str(self.audit.path), "records": len(self.audit.records())}
+        return out
+
+
 def verified_train_round(grid, nodes, vec, content: dict, seeds, timeout: float, leader, rnd: int):
     """The ServerApp's train round under verified aggregation.
 
     Sends the train messages (with ``round``), collects each node's sealed report, and runs
     the Leader with the Helper. Returns ``(new_vec or None, accepted, rejected, bytes_up,
-    extra)``; ``new_vec`` is None when the round failed (e.g. fewer than min_reports).
+    extra, result or None)``; ``new_vec`` is None when the round failed (e.g. fewer than
+    min_reports).
     """
     from flwr.app import ConfigRecord, Message, MessageType, RecordDict
 
@@ -109,7 +163,7 @@ def verified_train_round(grid, nodes, vec, content: dict, seeds, timeout: float,
         new, res = apply_round(leader, rnd, vec, reports)
     except ProtocolError as exc:
         rejected.append({"client": "*", "reason": f"round failed: {exc}"[:300]})
-        return None, [], rejected, bytes_up, {"secure": True}
+        return None, [], rejected, bytes_up, {"secure": True}, None
     rejected += [{"client": c, "reason": why} for c, why in res.rejected]
     extra = {
         "secure": True,
@@ -120,7 +174,7 @@ def verified_train_round(grid, nodes, vec, content: dict, seeds, timeout: float,
             "aggregate": round(res.timings["aggregate_s"], 4),
         },
     }
-    return new, res.accepted, rejected, bytes_up, extra
+    return new, res.accepted, rejected, bytes_up, extra, res
 
 
 def node_train_reply(msg, node_config: dict, global_vec, upd):

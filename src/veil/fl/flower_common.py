@@ -112,6 +112,8 @@ DEFAULT_RUN_CONFIG: dict[str, object] = {
     # verified aggregation (veil.aggregation.flower): sealed PINE reports, a Helper process
     "consortium": "",
     "leader-identity": "",
+    # with a consortium: the round log, signed by the Leader and countersigned by the Helper
+    "audit-log": "",
 }
 
 

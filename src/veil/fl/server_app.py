@@ -162,11 +162,13 @@ def main(grid: Grid, context: Context) -> None:
     ckpt = _checkpointer(str(rc["checkpoint"]), str(rc["checkpoint-recipient"]))
     vec = get_vector(build_model(spec, seed=seed))
     history = []
-    leader = None
+    secure = None
     if str(rc.get("consortium", "")):  # verified aggregation (veil.aggregation.flower)
-        from veil.aggregation.flower import server_leader
+        from veil.aggregation.flower import ServerRounds
 
-        leader = server_leader(str(rc["consortium"]), str(rc["leader-identity"]))
+        secure = ServerRounds(
+            str(rc["consortium"]), str(rc["leader-identity"]), str(rc.get("audit-log", ""))
+        )
     for r in range(1, rounds + 1):
         t0 = time.perf_counter()
         tcfg = replace(base, lr=base.lr * float(rc["lr-decay"]) ** (r - 1))
@@ -177,14 +179,10 @@ def main(grid: Grid, context: Context) -> None:
         }
         seeds = [derive_seed(seed, r, all_nodes.index(n)) for n in nodes]
         extra: dict = {}
-        if leader is not None:  # verified aggregation: sealed reports, never updates
-            from veil.aggregation.flower import verified_train_round
-
-            new, accepted, rejected, bytes_up, extra = verified_train_round(
-                grid, nodes, vec, content, seeds, timeout, leader, r
+        if secure is not None:  # verified aggregation: sealed reports, never updates
+            vec, accepted, rejected, bytes_up, extra = secure.round(
+                grid, nodes, vec, content, seeds, timeout, r, strategy
             )
-            if new is not None:
-                vec = strategy.aggregate(vec, [(new, 1)])
         else:
             accepted, rejected, updates, bytes_up = _train_round(
                 grid, nodes, vec, content, seeds, timeout
@@ -223,6 +221,8 @@ def main(grid: Grid, context: Context) -> None:
                 "rounds": rounds,
             },
         )
+        if secure is not None:
+            report.update(secure.summary())
         write_json(report, Path(str(rc["out"])) / "report.json")
 
 
