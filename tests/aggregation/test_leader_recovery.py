@@ -89,3 +89,15 @@ def test_without_a_durable_key_the_helper_refuses_the_redo(setup, tmp_path):
     amnesiac = VerifiedAggregator(con.cfg, con.leader_hpke, InProcessHelper(core))
     with pytest.raises(ProtocolError, match="different verify key"):
         amnesiac.aggregate_round(1, reports())
+
+
+def test_a_collected_round_counts_as_released_even_when_unusable(setup):
+    """Both sums were released before the Leader found them unusable (zero total weight):
+    the DP ledger must count that round (``released``), although no model comes of it."""
+    con, core, _, leader = setup
+    lead = leader(InProcessHelper(core))
+    zero = [con.builder(f"c{i}").build(1, np.full(16, 0.01), 0) for i in range(3)]
+    assert not lead.released(1)
+    with pytest.raises(ProtocolError, match="total weight is zero"):
+        lead.aggregate_round(1, zero)
+    assert lead.released(1)

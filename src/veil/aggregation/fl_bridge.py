@@ -307,16 +307,18 @@ class SecureAggregation:
         try:
             res = self._with_helper(lambda: self.leader.aggregate_round(rnd, reports))
         except ProtocolError as exc:
+            if self.leader.released(rnd):  # released but unusable: it still counts
+                self.ledger.step()
             record.update(
                 accepted=[], rejected=[*refused, {"client": "*", "reason": str(exc)[:200]}],
-                epsilon=self.ledger.epsilon,
+                epsilon=_finite(self.ledger.epsilon),
             )  # fmt: skip
             return None, record
         eps = self.ledger.step()
         record.update(
             accepted=res.accepted,
             rejected=refused + [{"client": c, "reason": r} for c, r in res.rejected],
-            epsilon=eps if math.isfinite(eps) else None,
+            epsilon=_finite(eps),
             bytes_per_client=res.bytes_per_client,
             helper_bytes=res.helper_bytes,
             total_weight=res.total_weight,
@@ -408,6 +410,10 @@ class SecureAggregation:
             "helper": self.cfg.helper_endpoint,
             "malicious": {n: a.value for n, a in self.attacks.items()},
         }
+
+
+def _finite(eps: float) -> float | None:
+    return eps if math.isfinite(eps) else None
 
 
 def _check_logged(last: AuditRecord, pending: dict, model_after: str) -> None:

@@ -94,10 +94,10 @@ class ServerRounds:
         new, accepted, rejected, bytes_up, extra, res = verified_train_round(
             grid, nodes, vec, content, seeds, timeout, self.leader, rnd
         )
+        if self.ledger is not None and (new is not None or self.leader.released(rnd)):
+            extra["epsilon"] = self.ledger.step()  # a released but unusable round counts too
         if new is None:
             return vec, accepted, rejected, bytes_up, extra
-        if self.ledger is not None:
-            extra["epsilon"] = self.ledger.step()
         after = strategy.aggregate(vec, [(new, 1)])
         if self.audit is not None:
             fields = round_fields(rnd, vec, res, extra.get("epsilon"))

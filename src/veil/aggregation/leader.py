@@ -37,7 +37,7 @@ from veil.aggregation.messages import (
     decode_verify_response,
 )
 from veil.aggregation.report import Report, seal_share, verify_key_info
-from veil.aggregation.store import SqliteStore, StateStore
+from veil.aggregation.store import COLLECTED, SqliteStore, StateStore
 from veil.aggregation.transport import HelperTransport
 from veil.aggregation.vdafs import TaskVdafs
 from veil.crypto.hpke_keys import X25519Identity
@@ -142,8 +142,8 @@ class VerifiedAggregator:
         body = CollectRequest(task, rnd, ids, checksum(ids)).encode()
         helper_share = self.helper.collect(body)
         failpoint("leader.collected", rnd)
+        self.store.mark_collected(task, rnd)  # released: it counts against the DP budget
         aggregate, total_weight = self._unshard(state.own_share, helper_share)
-        self.store.mark_collected(task, rnd)
         t_end = time.perf_counter()
         return RoundResult(
             round=rnd,
@@ -235,6 +235,10 @@ class VerifiedAggregator:
             bytes_per_client=float(np.mean(sizes)) if sizes else 0.0,
             helper_bytes=helper_bytes,
         )
+
+    def released(self, rnd: int) -> bool:
+        """Whether round ``rnd``'s noised sums were collected (what the DP ledger counts)."""
+        return self.store.round_status(self.cfg.task_id, rnd) == COLLECTED
 
     def _check(self, item: Report | bytes, rnd: int, clients_seen: set[str]) -> Report:
         if isinstance(item, bytes | bytearray):
