@@ -125,3 +125,23 @@ def test_cli_exit_code_on_bad_table(tmp_path):
         timeout=120,
     )
     assert r.returncode == 2 and "unknown target column 'nope'" in r.stderr
+
+
+def test_train_with_record_dp_cli_reports_the_guarantee(tmp_path):
+    """`veil train --record-dp`: every client trains with DP-SGD calibrated to the target ε,
+    and the report says what was spent, per round and in total."""
+    f = _wine_table()
+    f.to_csv(tmp_path / "wine.csv", index=False)
+    args = ["train", "--data", str(tmp_path / "wine.csv"), "--target", "cultivar",
+            "--clients", "2", "--rounds", "3", "--out", str(tmp_path / "o"), "--record-dp",
+            "--target-epsilon", "4", "--delta", "1e-4"]  # fmt: skip
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 0, r.output
+    rep = json.loads((tmp_path / "o" / "report.json").read_text())
+    p = rep["privacy"]
+    assert 3.5 < p["epsilon"] <= 4.0 and p["delta"] == 1e-4
+    assert [x["epsilon"] for x in rep["rounds"]] == sorted(x["epsilon"] for x in rep["rounds"])
+    assert rep["config"]["record_dp"]["target_epsilon"] == 4.0
+    # without --record-dp the DP flags are refused, not silently ignored
+    bad = CliRunner().invoke(app, [*args[:-5], "--target-epsilon", "4"])
+    assert bad.exit_code != 0 and "--record-dp" in bad.output

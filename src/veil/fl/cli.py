@@ -21,6 +21,15 @@ _IDENT = typer.Option(
     None, "--identity", help="identity file: seal a checkpoint to it every round (and --resume)"
 )
 _RESUME = typer.Option(False, "--resume", help="continue from the sealed checkpoint in --out")
+_RECORD_DP = typer.Option(
+    False, "--record-dp", help="record-level DP-SGD (Opacus) on every client (docs/dp.md)"
+)
+_EPS = typer.Option(
+    None, "--target-epsilon", help="with --record-dp: each client's ε after all rounds (default 8)"
+)
+_NOISE = typer.Option(None, "--noise-multiplier", help="with --record-dp: DP-SGD noise z")
+_DELTA = typer.Option(1e-5, "--delta", help="with --record-dp: δ")
+_CLIP = typer.Option(1.0, "--max-grad-norm", help="with --record-dp: per-record clip C")
 
 
 def train(
@@ -37,6 +46,11 @@ def train(
     test_fraction: float = _TEST,
     identity: Path | None = _IDENT,
     resume: bool = _RESUME,
+    record_dp: bool = _RECORD_DP,
+    target_epsilon: float | None = _EPS,
+    noise_multiplier: float | None = _NOISE,
+    delta: float = _DELTA,
+    max_grad_norm: float = _CLIP,
 ) -> None:
     """Train federated on your own table and write report.json + report.png.
 
@@ -47,6 +61,21 @@ def train(
     """
     from veil.fl.tabular import train_table
 
+    rdp = None
+    if record_dp:
+        from veil.fl.record_dp import RecordDP
+
+        if target_epsilon is None and noise_multiplier is None:
+            target_epsilon = 8.0
+        rdp = RecordDP(
+            max_grad_norm=max_grad_norm,
+            delta=delta,
+            noise_multiplier=noise_multiplier,
+            target_epsilon=target_epsilon,
+            rounds=rounds if target_epsilon is not None else None,
+        )
+    elif target_epsilon is not None or noise_multiplier is not None:
+        raise typer.BadParameter("--target-epsilon and --noise-multiplier need --record-dp")
     train_table(
         data,
         target,
@@ -61,4 +90,5 @@ def train(
         test_fraction=test_fraction,
         identity=identity,
         resume=resume,
+        record_dp=rdp,
     )

@@ -27,9 +27,13 @@ def train_table(
     test_fraction: float = 0.25,
     identity: Path | None = None,
     resume: bool = False,
+    record_dp: object | None = None,
     console: Console | None = None,
 ) -> dict:
-    """The pipeline behind ``veil train``; returns the report dictionary."""
+    """The pipeline behind ``veil train``; returns the report dictionary.
+
+    ``record_dp`` (:class:`veil.fl.record_dp.RecordDP`) trains every client with DP-SGD and
+    puts the record-level guarantee into the report's ``privacy``."""
     from veil.fl import partition as parts
     from veil.fl.data import read_table
     from veil.fl.pipeline import TableClient, federate, holdout
@@ -88,6 +92,7 @@ def train_table(
         train=TrainConfig(
             batch_size=32, lr=0.05, optimizer=Optimizer.SGD, momentum=0.9, local_steps=10
         ),
+        record_dp=record_dp,
     )
     strat = make_strategy(strategy)
     con.print(
@@ -125,6 +130,10 @@ def train_table(
             "test_rows": res.test_rows,
         },
     )
+    if record_dp is not None:
+        from veil.scenarios.consortium import record_dp_report
+
+        record_dp_report(report, res.result, record_dp, con)
     con.print(round_table(res.result.rounds))
     con.print(comparison_table(report))
     write_json(report, out / "report.json")

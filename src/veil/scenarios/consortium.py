@@ -122,7 +122,7 @@ def run(
         if audit is not None:
             report["audit"] = audit
     if record_dp is not None:
-        _record_dp_report(report, res.result, record_dp, con)
+        record_dp_report(report, res.result, record_dp, con)
     if secure_agg is not None:
         _secure_summary(report, con)
         if "audit" in report:
@@ -177,9 +177,9 @@ def _secure_step(spec, secure, out: Path, admitted, n_rounds: int, con, owner, r
     )
 
 
-def _record_dp_report(report: dict, result, record_dp, con: Console) -> None:
+def record_dp_report(report: dict, result, record_dp, con: Console) -> None:
     """``privacy`` = the record-level guarantee (the client-level one, if any, beside it)."""
-    client_level = report.get("privacy") if "secure" in report["config"] else None
+    client_level = report.get("privacy") if "secure" in report.get("config", {}) else None
     report["privacy"] = result.record_ledger.summary(record_dp)
     if client_level is not None:
         report["privacy"]["client_level"] = client_level
