@@ -155,7 +155,8 @@ def setup() -> list[bytes]:
 
 
 def _reset() -> None:
-    """A fresh Leader and in-process Helper, with no report seen yet."""
+    """A fresh Leader and in-process Helper, with no report seen yet (so that a genuine
+    report is not rejected as a replay of the previous execution's)."""
     _STATE["aggregator"], _STATE["helper"] = _aggregator(_STATE["cons"], _STATE["store_cls"])
 
 
@@ -194,9 +195,7 @@ def _report(msg: bytes) -> None:
         result = agg.aggregate_round(ROUND, [msg])
     finally:
         if agg.store.touched or core.store.touched:
-            _STATE["aggregator"], _STATE["helper"] = _aggregator(
-                _STATE["cons"], _STATE["store_cls"]
-            )
+            _reset()
     if msg not in _STATE["reports"]:
         raise Finding(f"a tampered report was accepted: {result.accepted_ids}")
     if result.accepted_ids != [_STATE["reports"][msg]]:
@@ -213,9 +212,7 @@ def _verify_request(msg: bytes) -> None:
         resp = core.handle_verify(msg)
     finally:
         if core.store.touched:
-            _STATE["aggregator"], _STATE["helper"] = _aggregator(
-                _STATE["cons"], _STATE["store_cls"]
-            )
+            _reset()
     items = VerifyRequest.decode(msg).items
     for item, res in zip(items, decode_verify_response(resp), strict=True):
         if res.reason is None and item != _STATE["verify_item"]:
