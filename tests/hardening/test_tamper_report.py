@@ -277,7 +277,7 @@ def test_whole_report_cases(world: Setup) -> None:
         ),
         # an outsider with a well-formed report under an unknown id
         _outsider(world): Reason.UNKNOWN_CLIENT,
-        # shares swapped between roles, or taken from another report of the same client
+        # shares swapped between roles, or taken from another client's report (re-signed)
         _with_shares(world, r1, r1.helper_share, r1.leader_share): Reason.LEADER_SHARE_INVALID,
         _with_shares(world, r2, r4.leader_share, r2.helper_share): Reason.LEADER_SHARE_INVALID,
         _with_shares(world, r3, r3.leader_share, r5.helper_share): Reason.HELPER_SHARE_INVALID,
