@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 
-TARGETS = ("header", "sealed", "jwe", "zk_bundle", "audit", "pine", "prio3")
+TARGETS = ("header", "sealed", "jwe", "zk_bundle", "audit", "pine", "prio3", "report")
 
 
 class Finding(AssertionError):

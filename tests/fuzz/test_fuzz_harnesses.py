@@ -30,6 +30,7 @@ RUNS = {
     "audit": 2_000,
     "pine": 600,
     "prio3": 1_000,
+    "report": 20_000,
 }
 
 
@@ -93,6 +94,28 @@ def test_an_accepted_forgery_is_a_finding(harnesses, monkeypatch) -> None:
     leader[5] ^= 1  # a different measurement share element, still in the field
     with pytest.raises(fuzz.Finding):
         fuzz.check(mods["pine"], bytes(leader))
+
+
+def test_an_accepted_tampered_report_is_a_finding(harnesses, monkeypatch) -> None:
+    """With signatures unchecked, a report whose signature changed goes through the whole
+    round: the report harness must call that a finding, as it must a tampered Helper share."""
+    mods, seeds = harnesses
+    monkeypatch.setattr("veil.crypto.signing.Ed25519PublicKey.verify", lambda self, s, m: True)
+    report = bytearray(seeds["report"][0])
+    assert report[0] == 0  # selector: a client report
+    report[-1] ^= 1  # the last signature byte
+    with pytest.raises(fuzz.Finding, match="tampered report was accepted"):
+        fuzz.check(mods["report"], bytes(report))
+
+    monkeypatch.setattr(
+        "veil.aggregation.aggregator.finish", lambda vdafs, prep, lvs, hvs: (None, None)
+    )
+    response = seeds["report"][-1]
+    assert response[0] == 3  # selector: the Helper's verify response
+    forged = response.replace(b'null, "', b'null, "A', 1)
+    assert forged != response
+    with pytest.raises(fuzz.Finding, match="tampered Helper verifier share"):
+        fuzz.check(mods["report"], forged)
 
 
 def _genuine_message(pine_mod):
