@@ -78,6 +78,13 @@ def _tracked_store():
             self.touched = True
             super().bind_verify_key(*args, **kwargs)
 
+        # the Leader's round key (verify_key_for) may stay: it is reused consistently with a
+        # Helper that bound it or a fresh one; a stored collect job may not (it would answer
+        # every later round-1 call)
+        def save_job(self, *args, **kwargs) -> None:
+            self.touched = True
+            super().save_job(*args, **kwargs)
+
     return Tracked
 
 
