@@ -260,3 +260,42 @@ def test_a_log_of_the_same_task_is_continued(tmp_path: Path) -> None:
     again = open_log(path, c.leader_signing, c.cfg, http=None)  # type: ignore[arg-type]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["audit.log", "audit.log.keys.json"]
     assert [r.round for r in again.records()] == [1]
+
+
+def _fresh_round(n_clients: int = 2):
+    c = make_consortium(n_clients=n_clients, dimension=DIM)
+    hs = Ed25519Identity.generate()
+    c.cfg = dataclasses.replace(c.cfg, helper_signing=hs.recipient())
+    core = HelperCore(c.cfg, c.helper_hpke, AggregatorStore(":memory:", c.helper_hpke), hs)
+    from veil.aggregation.leader import VerifiedAggregator
+
+    return c, core, VerifiedAggregator(c.cfg, c.leader_hpke, InProcessHelper(core))
+
+
+@pytest.mark.parametrize("copy", ["resent", "forged_signature", "resent_as_bytes"])
+def test_a_copy_of_an_accepted_report_cannot_block_the_audit_record(copy) -> None:
+    """A second copy of an honest report — resent, or with its signature broken by someone on
+    the way — is rejected without its id: the record stays one the Helper countersigns."""
+    c, core, leader = _fresh_round()
+    honest = [c.builder(cid).build(1, np.full(DIM, 0.01), 5) for cid in c.cfg.clients]
+    extra = {
+        "resent": honest[0],
+        "forged_signature": dataclasses.replace(honest[0], signature=bytes(64)),
+        "resent_as_bytes": honest[0].encode(),
+    }[copy]
+    res = leader.aggregate_round(1, [*honest, extra])
+    assert sorted(res.accepted_ids) == sorted(r.metadata.report_id.hex() for r in honest)
+    assert [rid for rid, _ in res.rejected_ids] == ["-"]
+    assert len(core.handle_countersign(_record(c, res).to_line().encode())) == 64
+
+
+def test_attested_rejections_of_bytes_reports_keep_their_ids() -> None:
+    """A decodable, correctly signed report sent as bytes (the Flower path) and rejected
+    after its signature checked out is recorded under its client and id."""
+    c, _, leader = _fresh_round()
+    early = c.builder("c0").build(1, np.full(DIM, 0.01), 5)
+    leader.aggregate_round(1, [early.encode(), c.builder("c1").build(1, np.zeros(DIM), 5)])
+    late = c.builder("c0").build(2, np.full(DIM, 0.01), 5)
+    res = leader.aggregate_round(2, [early.encode(), late.encode()])
+    assert res.rejected == [("c0", "replayed")]
+    assert res.rejected_ids == [(early.metadata.report_id.hex(), "replayed")]

@@ -89,13 +89,19 @@ class _Job:
             raise ProtocolError(f"a stored collect job is malformed: {exc}") from None
 
 
-def _client_of(item: Report | bytes) -> str:
-    return item.metadata.client_id if isinstance(item, Report) else "?"
+#: rejected before the report's signature was checked: its report id is nobody's word, so
+#: the audit log does not record it (a forged copy of an honest report would otherwise put
+#: the honest report's id among the rejected ones)
+_UNATTESTED = {Reason.MALFORMED, Reason.WRONG_TASK, Reason.UNKNOWN_CLIENT, Reason.BAD_SIGNATURE}
 
 
-def _rid_of(item: Report | bytes) -> str:
-    """The report id in hex, or "-" for bytes that never decoded into a report."""
-    return item.metadata.report_id.hex() if isinstance(item, Report) else "-"
+def _rejection(item: Report | bytes | None, reason: Reason) -> tuple[str, str]:
+    """(client, report id hex) to record for a rejected report: the claimed client (or "?"
+    for bytes that never decoded); the id only once the client's signature vouched for it."""
+    if not isinstance(item, Report):
+        return "?", "-"
+    rid = "-" if reason in _UNATTESTED else item.metadata.report_id.hex()
+    return item.metadata.client_id, rid
 
 
 class VerifiedAggregator:
@@ -170,14 +176,17 @@ class VerifiedAggregator:
         preps: list[tuple[Report, Prepared]] = []
         clients_seen: set[str] = set()
         for item in reports:
+            rep: Report | None = None
             try:
-                rep = self._check(item, rnd, clients_seen)
+                rep = _decoded(item)
+                self._check(rep, rnd, clients_seen)
                 preps.append(
                     (rep, prepare(self.vdafs, 0, self.identity, rep.metadata, rep.leader_share, vk))
                 )
             except Rejected as rej:
-                rejected.append((_client_of(item), rej.reason.value))
-                rejected_ids.append((_rid_of(item), rej.reason.value))
+                client, rid = _rejection(rep, rej.reason)
+                rejected.append((client, rej.reason.value))
+                rejected_ids.append((rid, rej.reason.value))
         timings["leader_prepare_s"] = time.perf_counter() - t0
         vk_sealed = seal_share(self.cfg.helper_hpke, vk, verify_key_info(self.cfg.task_id, rnd))
         outs: list[tuple[str, bytes, bytes]] = []  # (client, report id, encoded out share)
@@ -226,6 +235,10 @@ class VerifiedAggregator:
         own = noised_share(
             self.cfg, self.vdafs, aggregate_out_shares(self.vdafs, (o for *_, o in outs))
         )
+        # a second copy of an accepted report (resent, or a signed duplicate) is rejected,
+        # but its id stays the accepted report's alone
+        accepted = {rid.hex() for _, rid, _ in outs}
+        rejected_ids = [(i if i not in accepted else "-", why) for i, why in rejected_ids]
         return _Job(
             ids=[rid.hex() for _, rid, _ in outs],
             clients=[c for c, _, _ in outs],
@@ -240,12 +253,7 @@ class VerifiedAggregator:
         """Whether round ``rnd``'s noised sums were collected (what the DP ledger counts)."""
         return self.store.round_status(self.cfg.task_id, rnd) == COLLECTED
 
-    def _check(self, item: Report | bytes, rnd: int, clients_seen: set[str]) -> Report:
-        if isinstance(item, bytes | bytearray):
-            try:
-                item = Report.decode(bytes(item))
-            except FormatError as exc:
-                raise Rejected(Reason.MALFORMED) from exc
+    def _check(self, item: Report, rnd: int, clients_seen: set[str]) -> None:
         md = item.metadata
         if md.task_id != self.cfg.task_id:
             raise Rejected(Reason.WRONG_TASK)
@@ -261,7 +269,6 @@ class VerifiedAggregator:
         if md.client_id in clients_seen:
             raise Rejected(Reason.DUPLICATE)
         clients_seen.add(md.client_id)
-        return item
 
     def _unshard(self, own: bytes, helper: bytes) -> tuple[np.ndarray, int]:
         v = self.vdafs
@@ -272,6 +279,15 @@ class VerifiedAggregator:
             raise ProtocolError("the verified total weight is zero")
         summed = v.pine.merge(None, [lp, hp])
         return finalize(v, summed, total_weight, self.cfg.max_weight), total_weight
+
+
+def _decoded(item: Report | bytes) -> Report:
+    if isinstance(item, Report):
+        return item
+    try:
+        return Report.decode(bytes(item))
+    except FormatError as exc:
+        raise Rejected(Reason.MALFORMED) from exc
 
 
 def finalize(vdafs: TaskVdafs, summed, total_weight: int, max_weight: int) -> np.ndarray:
