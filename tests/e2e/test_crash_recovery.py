@@ -165,3 +165,11 @@ def test_dp_budget_survives_a_leader_crash_after_the_release(tmp_path):
         [r["epsilon"] for r in want["rounds"]], rel=1e-9
     )
     assert [r.round for r in _audit(out)] == [1, 2, 3]
+    # resuming the finished run again starts no round and keeps what the report says
+    _run(out, "--resume")
+    again = json.loads((out / "report.json").read_text())
+    assert again["privacy"] == got["privacy"] and again["audit"] == got["audit"] == {
+        "log": "audit.log",
+        "records": 3,
+    }
+    assert again["config"]["secure"]["clip_norm"] == got["config"]["secure"]["clip_norm"]

@@ -35,7 +35,8 @@ from veil.aggregation.report import Report
 from veil.aggregation.round_audit import open_log, round_fields, vec_hash
 from veil.aggregation.store import COLLECTED, SqliteStore
 from veil.aggregation.transport import HttpHelper
-from veil.audit import AuditLog, AuditRecord
+from veil.aggregation.vdafs import TaskVdafs
+from veil.audit import AuditLog, AuditRecord, load_keys, verify_log
 from veil.crypto.hpke_keys import X25519Identity
 from veil.crypto.keys import parse_identities
 from veil.crypto.seal import atomic_write, seal
@@ -392,24 +393,29 @@ class SecureAggregation:
         return bool(np.array_equal(ref, res.aggregate))
 
     def privacy(self) -> dict:
-        z = self.cfg.dp.noise_multiplier
-        if z == 0:
-            return {"epsilon": None, "delta": None,
-                    "mechanism": "none: noise off (verified aggregation without DP)"}  # fmt: skip
-        s = self.ledger.summary()
-        s["noise_multiplier"] = z
-        s["clip_norm"] = self.cfg.clip_norm
-        return s
+        return _privacy(self.cfg, self.ledger)
 
     def describe(self) -> dict:
-        return {
-            "vdaf": "Pine64 (draft-chen-cfrg-vdaf-pine-02) + Prio3Sum weight",
-            "num_frac_bits": self.leader.vdafs.num_frac_bits,
-            "clip_norm": self.cfg.clip_norm,
-            "max_weight": self.cfg.max_weight,
-            "helper": self.cfg.helper_endpoint,
-            "malicious": {n: a.value for n, a in self.attacks.items()},
-        }
+        return _describe(self.cfg, self.leader.vdafs.num_frac_bits, self.attacks)
+
+
+def _privacy(cfg: ConsortiumConfig, ledger: PrivacyLedger) -> dict:
+    z = cfg.dp.noise_multiplier
+    if z == 0:
+        return {"epsilon": None, "delta": None,
+                "mechanism": "none: noise off (verified aggregation without DP)"}  # fmt: skip
+    return {**ledger.summary(), "noise_multiplier": z, "clip_norm": cfg.clip_norm}
+
+
+def _describe(cfg: ConsortiumConfig, num_frac_bits: int, attacks: dict[str, Attack]) -> dict:
+    return {
+        "vdaf": "Pine64 (draft-chen-cfrg-vdaf-pine-02) + Prio3Sum weight",
+        "num_frac_bits": num_frac_bits,
+        "clip_norm": cfg.clip_norm,
+        "max_weight": cfg.max_weight,
+        "helper": cfg.helper_endpoint,
+        "malicious": {n: a.value for n, a in attacks.items()},
+    }
 
 
 def _finite(eps: float) -> float | None:
@@ -479,6 +485,7 @@ class LazySecureAggregation:
         self.folder, self.names, self.rounds, self.opts = Path(folder), client_names, rounds, opts
         self.audit_path, self.keyring, self.resume = audit_path, keyring, resume
         self.inner: SecureAggregation | None = None
+        self._done: tuple[ConsortiumConfig, PrivacyLedger] | None = None
 
     def round(self, rnd: int, global_vec: np.ndarray, updates: list[tuple[str, object]]):
         if self.inner is None:
@@ -501,17 +508,53 @@ class LazySecureAggregation:
 
     def audit_summary(self) -> dict | None:
         """What report.json links: the log's file name and its number of records."""
-        if self.inner is None or self.inner.audit is None:
-            return None
-        return {"log": self.inner.audit.path.name, "records": len(self.inner.audit.records())}
+        if self.inner is not None and self.inner.audit is not None:
+            log = self.inner.audit
+            return {"log": log.path.name, "records": len(log.records())}
+        if self.inner is None and self._finished() is not None and self.audit_path is not None:
+            path = Path(self.audit_path)
+            if path.exists():
+                return {"log": path.name, "records": len(verify_log(path, *load_keys(path)))}
+        return None
 
     def privacy(self) -> dict:
-        if self.inner is None:
+        if self.inner is not None:
+            return self.inner.privacy()
+        done = self._finished()
+        if done is None:
             return {"epsilon": None, "delta": None, "mechanism": "none: no round ran"}
-        return self.inner.privacy()
+        return _privacy(*done)
 
     def describe(self) -> dict:
-        return self.inner.describe() if self.inner is not None else {}
+        if self.inner is not None:
+            return self.inner.describe()
+        done = self._finished()
+        if done is None:
+            return {}
+        cfg = done[0]
+        attacks = _assign_attacks(self.names, self.opts.malicious)
+        return _describe(cfg, TaskVdafs.for_config(cfg).num_frac_bits, attacks)
+
+    def _finished(self) -> tuple[ConsortiumConfig, PrivacyLedger] | None:
+        """A resumed run with no round left to run: its task and ε, read back from the
+        sealed task state and the Leader's store (no Helper is started for that)."""
+        path = self.folder / TASK_STATE
+        if not (self.resume and self.keyring is not None and path.exists()):
+            return None
+        if self._done is None:
+            keys = TaskKeys.load(path, self.keyring[1])
+            dp = keys.cfg.dp
+            ledger = PrivacyLedger(dp.noise_multiplier, 1.0, dp.delta, self.opts.accounting)
+            store = SqliteStore(self.folder / "leader.sqlite", keys.leader_hpke)
+            try:
+                ledger.rounds = sum(
+                    store.round_status(keys.cfg.task_id, r) == COLLECTED
+                    for r in range(1, self.rounds + 1)
+                )
+            finally:
+                store.close()
+            self._done = (keys.cfg, ledger)
+        return self._done
 
     def close(self) -> None:
         if self.inner is not None:
