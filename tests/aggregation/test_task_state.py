@@ -6,7 +6,8 @@ from dataclasses import replace
 
 import pytest
 
-from veil.aggregation.fl_bridge import TASK_STATE, SecureOptions, TaskKeys, _task_keys
+from veil.aggregation.fl_bridge import SecureOptions
+from veil.aggregation.task_state import TASK_STATE, TaskKeys, task_keys
 from veil.crypto.hpke_keys import X25519Identity
 from veil.errors import CheckpointError
 
@@ -57,10 +58,9 @@ def test_keys_of_another_task_are_refused(saved):
 def test_resume_refuses_another_model_size_or_other_clients(saved):
     folder, owner, _ = saved
     ring = ([owner.recipient()], [owner])
-    opts = SecureOptions()
-    assert _task_keys(folder, NAMES, 40, 3, opts, ring, resume=True) is not None
-    assert _task_keys(folder, NAMES, 40, 3, opts, ring, resume=False) is None
+    assert task_keys(folder, NAMES, 40, ring, resume=True) is not None
+    assert task_keys(folder, NAMES, 40, ring, resume=False) is None
     with pytest.raises(CheckpointError):
-        _task_keys(folder, NAMES, 41, 3, opts, ring, resume=True)
+        task_keys(folder, NAMES, 41, ring, resume=True)
     with pytest.raises(CheckpointError):
-        _task_keys(folder, [*NAMES, "bank-c"], 40, 3, opts, ring, resume=True)
+        task_keys(folder, [*NAMES, "bank-c"], 40, ring, resume=True)
