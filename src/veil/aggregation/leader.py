@@ -188,45 +188,7 @@ class VerifiedAggregator:
                 rejected.append((client, rej.reason.value))
                 rejected_ids.append((rid, rej.reason.value))
         timings["leader_prepare_s"] = time.perf_counter() - t0
-        vk_sealed = seal_share(self.cfg.helper_hpke, vk, verify_key_info(self.cfg.task_id, rnd))
-        outs: list[tuple[str, bytes, bytes]] = []  # (client, report id, encoded out share)
-        helper_bytes = 0
-        for start in range(0, len(preps), self.cfg.max_batch):
-            batch = preps[start : start + self.cfg.max_batch]
-            body = VerifyRequest(
-                self.cfg.task_id,
-                rnd,
-                vk_sealed,
-                [
-                    VerifyItem(
-                        rep.metadata.encode(),
-                        rep.helper_share,
-                        self.vdafs.pine.encode_verifier_share(p.pine_vs),
-                        self.vdafs.weight.encode_verifier_share(p.weight_vs),
-                    )
-                    for rep, p in batch
-                ],
-            ).encode()
-            resp = self.helper.verify(body)
-            helper_bytes += len(body) + len(resp)
-            results = decode_verify_response(resp)
-            if len(results) != len(batch):
-                raise ProtocolError("the Helper answered for a different number of reports")
-            for (rep, p), res in zip(batch, results, strict=True):
-                client, rid = rep.metadata.client_id, rep.metadata.report_id
-                if res.report_id != rid:
-                    raise ProtocolError("the Helper answered out of order")
-                try:
-                    if res.reason is not None:
-                        raise Rejected(res.reason)
-                    pine_out, w_out = finish(
-                        self.vdafs, p, (p.pine_vs, p.weight_vs), (res.pine_vs, res.weight_vs)
-                    )
-                except Rejected as rej:
-                    rejected.append((client, rej.reason.value))
-                    rejected_ids.append((rid.hex(), rej.reason.value))
-                    continue
-                outs.append((client, rid, encode_out_share(self.vdafs, pine_out, w_out)))
+        outs, helper_bytes = self._verify_with_helper(rnd, preps, vk, rejected, rejected_ids)
         if len(outs) < self.cfg.min_reports:
             raise ProtocolError(
                 f"round {rnd}: {len(outs)} valid reports, min_reports={self.cfg.min_reports} "
@@ -248,6 +210,54 @@ class VerifiedAggregator:
             bytes_per_client=float(np.mean(sizes)) if sizes else 0.0,
             helper_bytes=helper_bytes,
         )
+
+    def _verify_with_helper(
+        self,
+        rnd: int,
+        preps: list[tuple[Report, Prepared]],
+        vk: bytes,
+        rejected: list[tuple[str, str]],
+        rejected_ids: list[tuple[str, str]],
+    ) -> tuple[list[tuple[str, bytes, bytes]], int]:
+        """Joint verification in batches of ``max_batch``: the reports both accept, as
+        (client, report id, encoded output share), and the bytes exchanged; rejections are
+        appended to ``rejected`` / ``rejected_ids``."""
+        vk_sealed = seal_share(self.cfg.helper_hpke, vk, verify_key_info(self.cfg.task_id, rnd))
+        outs: list[tuple[str, bytes, bytes]] = []
+        helper_bytes = 0
+        for start in range(0, len(preps), self.cfg.max_batch):
+            batch = preps[start : start + self.cfg.max_batch]
+            items = [
+                VerifyItem(
+                    rep.metadata.encode(),
+                    rep.helper_share,
+                    self.vdafs.pine.encode_verifier_share(p.pine_vs),
+                    self.vdafs.weight.encode_verifier_share(p.weight_vs),
+                )
+                for rep, p in batch
+            ]
+            body = VerifyRequest(self.cfg.task_id, rnd, vk_sealed, items).encode()
+            resp = self.helper.verify(body)
+            helper_bytes += len(body) + len(resp)
+            results = decode_verify_response(resp)
+            if len(results) != len(batch):
+                raise ProtocolError("the Helper answered for a different number of reports")
+            for (rep, p), res in zip(batch, results, strict=True):
+                client, rid = rep.metadata.client_id, rep.metadata.report_id
+                if res.report_id != rid:
+                    raise ProtocolError("the Helper answered out of order")
+                try:
+                    if res.reason is not None:
+                        raise Rejected(res.reason)
+                    pine_out, w_out = finish(
+                        self.vdafs, p, (p.pine_vs, p.weight_vs), (res.pine_vs, res.weight_vs)
+                    )
+                except Rejected as rej:
+                    rejected.append((client, rej.reason.value))
+                    rejected_ids.append((rid.hex(), rej.reason.value))
+                    continue
+                outs.append((client, rid, encode_out_share(self.vdafs, pine_out, w_out)))
+        return outs, helper_bytes
 
     def released(self, rnd: int) -> bool:
         """Whether round ``rnd``'s noised sums were collected (what the DP ledger counts)."""
