@@ -136,28 +136,16 @@ def main(grid: Grid, context: Context) -> None:
     """Statistics round, then ``rounds`` rounds of train → validate → aggregate → evaluate."""
     from dataclasses import replace
 
-    from veil.fl.models import ModelKind, ModelSpec, build_model
+    from veil.fl.models import build_model
     from veil.fl.params import get_vector
     from veil.fl.preprocess import preprocessor_to_dict
-    from veil.fl.strategies import make_strategy
-    from veil.fl.training import Optimizer, TrainConfig, derive_seed
+    from veil.fl.training import derive_seed
 
     rc = context.run_config
     rounds, seed, timeout = int(rc["rounds"]), int(rc["seed"]), float(rc["timeout"])
     all_nodes = _wait_for_nodes(grid, int(rc["min-nodes"]), timeout)
     prep, nodes, excluded = _fit_preprocessor(grid, all_nodes, str(rc["target"]), timeout)
-    hidden = tuple(int(h) for h in str(rc["hidden"]).split(",") if h.strip())
-    spec = ModelSpec(ModelKind(str(rc["model"])), prep.n_features, len(prep.classes), hidden)
-    strategy = make_strategy(str(rc["strategy"]))
-    base = strategy.client_config(
-        TrainConfig(
-            lr=float(rc["lr"]),
-            batch_size=int(rc["batch-size"]),
-            optimizer=Optimizer.SGD,
-            momentum=float(rc["momentum"]),
-            local_steps=int(rc["local-steps"]) or None,
-        )
-    )
+    spec, strategy, base = _plan(rc, prep)
     evaluator = _evaluator(str(rc["eval-data"]), prep, spec)
     ckpt = _checkpointer(str(rc["checkpoint"]), str(rc["checkpoint-recipient"]))
     vec = get_vector(build_model(spec, seed=seed))
@@ -207,23 +195,48 @@ def main(grid: Grid, context: Context) -> None:
             ckpt.save(RunState(r, vec, strategy.state(), history))
         print(f"veil round {r}: accepted {accepted}, rejected {excluded + rejected}", flush=True)
     if str(rc["out"]):
-        from veil.fl.report import build_report, write_json
+        _write_report(Path(str(rc["out"])), history, all_nodes, spec, strategy, secure)
 
-        report = build_report(
-            scenario="flower",
-            rounds=history,
-            baselines={"centralized": {}, "local_only": {}},
-            config={
-                "engine": "flower",
-                "nodes": all_nodes,
-                "model": spec.to_dict(),
-                "strategy": strategy.describe(),
-                "rounds": rounds,
-            },
+
+def _plan(rc, prep):
+    """(model spec, strategy, clients' training config) from the run config."""
+    from veil.fl.models import ModelKind, ModelSpec
+    from veil.fl.strategies import make_strategy
+    from veil.fl.training import Optimizer, TrainConfig
+
+    hidden = tuple(int(h) for h in str(rc["hidden"]).split(",") if h.strip())
+    spec = ModelSpec(ModelKind(str(rc["model"])), prep.n_features, len(prep.classes), hidden)
+    strategy = make_strategy(str(rc["strategy"]))
+    base = strategy.client_config(
+        TrainConfig(
+            lr=float(rc["lr"]),
+            batch_size=int(rc["batch-size"]),
+            optimizer=Optimizer.SGD,
+            momentum=float(rc["momentum"]),
+            local_steps=int(rc["local-steps"]) or None,
         )
-        if secure is not None:
-            report.update(secure.summary())
-        write_json(report, Path(str(rc["out"])) / "report.json")
+    )
+    return spec, strategy, base
+
+
+def _write_report(out: Path, history: list, all_nodes, spec, strategy, secure) -> None:
+    from veil.fl.report import build_report, write_json
+
+    report = build_report(
+        scenario="flower",
+        rounds=history,
+        baselines={"centralized": {}, "local_only": {}},
+        config={
+            "engine": "flower",
+            "nodes": all_nodes,
+            "model": spec.to_dict(),
+            "strategy": strategy.describe(),
+            "rounds": len(history),
+        },
+    )
+    if secure is not None:
+        report.update(secure.summary())
+    write_json(report, out / "report.json")
 
 
 def _evaluator(path: str, prep, spec):

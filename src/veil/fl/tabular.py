@@ -34,10 +34,8 @@ def train_table(
 
     ``record_dp`` (:class:`veil.fl.record_dp.RecordDP`) trains every client with DP-SGD and
     puts the record-level guarantee into the report's ``privacy``."""
-    from veil.fl import partition as parts
     from veil.fl.data import read_table
     from veil.fl.pipeline import TableClient, federate, holdout
-    from veil.fl.preprocess import infer_schema
     from veil.fl.report import build_report, plot, write_json
     from veil.fl.runner import RunConfig
     from veil.fl.strategies import make_strategy
@@ -45,45 +43,16 @@ def train_table(
     from veil.scenarios.display import comparison_table, round_table
 
     con = console or Console()
-    try:
-        kind = ModelKind(model)
-    except ValueError as exc:
-        raise ConfigError(f"unknown model {model!r}: use logreg or mlp") from exc
-    if kind is ModelKind.CNN:
-        raise ConfigError("veil train handles tables: use --model logreg or mlp")
+    kind = _model_kind(model)
     if not 0 < test_fraction < 1:
         raise ConfigError("--test-fraction must be between 0 and 1")
     out = Path(out) if out else default_out()
     frame = read_table(data)
-    if partition_by is not None and partition_by not in frame.columns:
-        raise DataError(f"unknown --partition-by column {partition_by!r}")
-    if partition_by == target:
-        raise DataError("--partition-by cannot be the target column")
-    schema = infer_schema(frame, target, exclude=[partition_by] if partition_by else [])
-    if frame[target].notna().sum() == 0:
-        raise DataError(f"the target column {target!r} is empty")
-    if frame[target].dropna().astype(str).nunique() < 2:
-        raise DataError(f"the target {target!r} has a single class; need at least two")
+    schema = _check_table(frame, target, partition_by)
     train_df, test_df = holdout(frame, target, test_fraction, seed)
-    if partition_by is not None:
-        names, idx = parts.by_column(train_df[partition_by].to_numpy())
-        names = [f"{partition_by}={n}" for n in names]
-    else:
-        labels = train_df[target].astype(str).to_numpy()
-        idx = parts.split(
-            partition, labels, clients, rng=np.random.default_rng(seed + 1), min_size=1
-        )
-        names = [f"client-{k + 1}" for k in range(clients)]
+    names, idx = _split(train_df, target, partition_by, partition, clients, seed)
     tcs = [TableClient(n, (lambda f=train_df.iloc[i]: f)) for n, i in zip(names, idx, strict=True)]
-    ckpt = None
-    if identity is not None:
-        from veil.crypto.keys import load_identities
-        from veil.fl.checkpoint import SealedCheckpointer
-
-        ids = load_identities([identity])
-        ckpt = SealedCheckpointer(out / "checkpoint.sealed", [ids[0].recipient()], ids)
-    elif resume:
-        raise ConfigError("--resume needs --identity (the key the checkpoint is sealed to)")
+    ckpt = _checkpointer(out, identity, resume)
     wide = kind is ModelKind.MLP
     cfg = RunConfig(
         rounds=rounds,
@@ -140,3 +109,53 @@ def train_table(
     plot(report, out / "report.png")
     con.print(f"report: {out / 'report.json'}, {out / 'report.png'}")
     return report
+
+
+def _model_kind(model: str) -> ModelKind:
+    try:
+        kind = ModelKind(model)
+    except ValueError as exc:
+        raise ConfigError(f"unknown model {model!r}: use logreg or mlp") from exc
+    if kind is ModelKind.CNN:
+        raise ConfigError("veil train handles tables: use --model logreg or mlp")
+    return kind
+
+
+def _check_table(frame, target: str, partition_by: str | None):
+    """The table's schema, after the checks that give a bad table a clear DataError."""
+    from veil.fl.preprocess import infer_schema
+
+    if partition_by is not None and partition_by not in frame.columns:
+        raise DataError(f"unknown --partition-by column {partition_by!r}")
+    if partition_by == target:
+        raise DataError("--partition-by cannot be the target column")
+    schema = infer_schema(frame, target, exclude=[partition_by] if partition_by else [])
+    if frame[target].notna().sum() == 0:
+        raise DataError(f"the target column {target!r} is empty")
+    if frame[target].dropna().astype(str).nunique() < 2:
+        raise DataError(f"the target {target!r} has a single class; need at least two")
+    return schema
+
+
+def _split(train_df, target: str, partition_by, partition: str, clients: int, seed: int):
+    """(client names, row indices per client): by a column, or a synthetic split."""
+    from veil.fl import partition as parts
+
+    if partition_by is not None:
+        names, idx = parts.by_column(train_df[partition_by].to_numpy())
+        return [f"{partition_by}={n}" for n in names], idx
+    labels = train_df[target].astype(str).to_numpy()
+    idx = parts.split(partition, labels, clients, rng=np.random.default_rng(seed + 1), min_size=1)
+    return [f"client-{k + 1}" for k in range(clients)], idx
+
+
+def _checkpointer(out: Path, identity: Path | None, resume: bool):
+    if identity is None:
+        if resume:
+            raise ConfigError("--resume needs --identity (the key the checkpoint is sealed to)")
+        return None
+    from veil.crypto.keys import load_identities
+    from veil.fl.checkpoint import SealedCheckpointer
+
+    ids = load_identities([identity])
+    return SealedCheckpointer(out / "checkpoint.sealed", [ids[0].recipient()], ids)
