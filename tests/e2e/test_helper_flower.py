@@ -90,7 +90,7 @@ def test_flower_verified_round_with_helper_process(tmp_path):
         **{"min-nodes": 2, "eval-data": str(tmp_path / "eval.csv"), "out": str(tmp_path / "out"),
            "timeout": 120.0, "consortium": str(cons / "consortium.toml"),
            "leader-identity": str(cons / "leader.identity"),
-           "audit-log": str(tmp_path / "out" / "audit.log")},
+           "audit-log": str(tmp_path / "out" / "audit.log"), "record-dp-epsilon": 8.0},
     )  # fmt: skip
     logs = tmp_path / "logs"
     logs.mkdir()
@@ -132,6 +132,13 @@ def test_flower_verified_round_with_helper_process(tmp_path):
     assert sorted(r["accepted"]) == ["bank0", "bank1"] and r["rejected"] == []
     assert r["total_weight"] == len(parts[0]) + len(parts[1])
     assert r["metrics"]["auc"] > 0.6
+    # record-level DP-SGD on both nodes: each one's spend reached the server's accountant
+    assert len(r["record_dp"]) == 2 and all(
+        z > 0 and k == 10 for z, _, k in r["record_dp"].values()
+    )
+    p = report["privacy"]
+    assert 7.5 < p["epsilon"] <= 8.0 == p["target_epsilon"] and p["delta"] == 1e-5
+    assert r["epsilon"] == p["epsilon"]
     # the round log: signed by the ServerApp (Leader), countersigned by the Helper process
     assert report["audit"]["records"] == 1
     (rec,) = verify_log(tmp_path / "out" / "audit.log", *load_keys(tmp_path / "out" / "audit.log"))

@@ -87,12 +87,15 @@ class ServerRounds:
             sig = _one(leader_identity, Ed25519Identity)
             self.audit = open_log(Path(audit_log), sig, self.leader.cfg, self.leader.helper)
 
-    def round(self, grid, nodes, vec, content: dict, seeds, timeout: float, rnd: int, strategy):
-        """One round: (new global vector, accepted, rejected, bytes up, record extras)."""
+    def round(
+        self, grid, nodes, vec, content: dict, seeds, timeout, rnd: int, strategy, ledger=None
+    ):
+        """One round: (new global vector, accepted, rejected, bytes up, record extras);
+        ``ledger`` is the record-DP accountant the nodes' DP-SGD spend goes into."""
         from veil.aggregation.round_audit import round_fields, vec_hash
 
         new, accepted, rejected, bytes_up, extra, res = verified_train_round(
-            grid, nodes, vec, content, seeds, timeout, self.leader, rnd
+            grid, nodes, vec, content, seeds, timeout, self.leader, rnd, ledger
         )
         if self.ledger is not None and (new is not None or self.leader.released(rnd)):
             extra["epsilon"] = self.ledger.step()  # a released but unusable round counts too
@@ -119,7 +122,9 @@ class ServerRounds:
         return out
 
 
-def verified_train_round(grid, nodes, vec, content: dict, seeds, timeout: float, leader, rnd: int):
+def verified_train_round(
+    grid, nodes, vec, content: dict, seeds, timeout: float, leader, rnd: int, ledger=None
+):
     """The ServerApp's train round under verified aggregation.
 
     Sends the train messages (with ``round``), collects each node's sealed report, and runs
@@ -130,7 +135,7 @@ def verified_train_round(grid, nodes, vec, content: dict, seeds, timeout: float,
     from flwr.app import ConfigRecord, Message, MessageType, RecordDict
 
     from veil.errors import ProtocolError
-    from veil.fl.flower_common import vector_record
+    from veil.fl.flower_common import spend_reply, vector_record
 
     msgs = [
         Message(
@@ -153,7 +158,9 @@ def verified_train_round(grid, nodes, vec, content: dict, seeds, timeout: float,
             rejected.append({"client": name, "reason": f"no reply within {timeout} s"})
         elif rep.has_error():
             rejected.append({"client": name, "reason": f"error: {rep.error.reason}"})
-        else:
+        elif (why := spend_reply(ledger, name, rep)) is not None:
+            rejected.append({"client": name, "reason": why})
+        else:  # its DP-SGD spend counts even if its report is refused below
             try:
                 reports.append(bytes(rep.content["report"]["report"]))
             except (KeyError, TypeError) as exc:
@@ -181,12 +188,14 @@ def node_train_reply(msg, node_config: dict, global_vec, upd):
     """The ClientApp's reply under verified aggregation: the sealed report, never the update."""
     from flwr.app import ConfigRecord, Message, MetricRecord, RecordDict
 
+    from veil.fl.flower_common import dp_metrics
+
     report = node_report(node_config, int(msg.content["cfg"]["round"]), global_vec, upd)
     return Message(
         RecordDict(
             {
                 "report": ConfigRecord({"report": report}),
-                "metrics": MetricRecord({"loss": float(upd.loss)}),
+                "metrics": MetricRecord({"loss": float(upd.loss), **dp_metrics(upd)}),
             }
         ),
         reply_to=msg,

@@ -14,7 +14,13 @@ import json
 from flwr.app import ConfigRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 
-from veil.fl.flower_common import load_node_table, to_json, vector_from, vector_record
+from veil.fl.flower_common import (
+    dp_metrics,
+    load_node_table,
+    to_json,
+    vector_from,
+    vector_record,
+)
 
 app = ClientApp()
 
@@ -49,15 +55,20 @@ def train(msg: Message, context: Context) -> Message:
     tcfg = TrainConfig(**json.loads(str(cfg["train"])))
     x, y = prep.transform(load_node_table(dict(context.node_config)))
     vec = vector_from(msg.content["model"], "global")
-    upd = local_update(spec, vec.astype("float32"), x, y, tcfg, seed=int(cfg["seed"]))
+    rdp = None
+    if "record_dp" in cfg:  # record-level DP-SGD (veil.fl.record_dp)
+        from veil.fl.record_dp import RecordDP
+
+        rdp = RecordDP(**json.loads(str(cfg["record_dp"])))
+    upd = local_update(
+        spec, vec.astype("float32"), x, y, tcfg, seed=int(cfg["seed"]), record_dp=rdp
+    )
     if str(context.node_config.get("consortium", "")):
         from veil.aggregation.flower import node_train_reply
 
         return node_train_reply(msg, dict(context.node_config), vec, upd)
+    metrics = {"num-examples": upd.num_examples, "loss": upd.loss, **dp_metrics(upd)}
     content = RecordDict(
-        {
-            "update": vector_record("vector", upd.vector),
-            "metrics": MetricRecord({"num-examples": upd.num_examples, "loss": upd.loss}),
-        }
+        {"update": vector_record("vector", upd.vector), "metrics": MetricRecord(metrics)}
     )
     return Message(content, reply_to=msg)

@@ -114,7 +114,54 @@ DEFAULT_RUN_CONFIG: dict[str, object] = {
     "leader-identity": "",
     # with a consortium: the round log, signed by the Leader and countersigned by the Helper
     "audit-log": "",
+    # record-level DP-SGD on every node (docs/dp.md): a target ε > 0, or a fixed noise z > 0
+    "record-dp-epsilon": 0.0,
+    "record-dp-noise": 0.0,
+    "record-dp-delta": 1e-5,
+    "max-grad-norm": 1.0,
 }
+
+
+def record_dp_from_run_config(rc, rounds: int):
+    """The RecordDP the run config asks for, or None (both ε and z left at 0)."""
+    eps, z = float(rc.get("record-dp-epsilon", 0.0)), float(rc.get("record-dp-noise", 0.0))
+    if eps <= 0 and z <= 0:
+        return None
+    from veil.fl.record_dp import RecordDP
+
+    return RecordDP(
+        max_grad_norm=float(rc.get("max-grad-norm", 1.0)),
+        delta=float(rc.get("record-dp-delta", 1e-5)),
+        noise_multiplier=z if z > 0 else None,
+        target_epsilon=eps if z <= 0 else None,
+        rounds=rounds if z <= 0 else None,
+    )
+
+
+def dp_metrics(upd) -> dict:
+    """A DP-SGD update's spend, for the reply's metrics (the server's accountant needs it)."""
+    dp = getattr(upd, "dp", None)
+    if dp is None:
+        return {}
+    return {"dp-z": dp.noise_multiplier, "dp-q": dp.sample_rate, "dp-steps": dp.steps}
+
+
+def spend_reply(ledger, name: str, reply) -> str | None:
+    """Compose what a node's reply says it spent into the record-DP ledger (if any); the
+    reason to leave the node out if it does not say (it may not have run DP-SGD at all)."""
+    if ledger is None:
+        return None
+    from veil.fl.record_dp import DPSteps
+
+    try:
+        m = reply.content["metrics"]
+        steps = DPSteps(float(m["dp-z"]), float(m["dp-q"]), int(m["dp-steps"]))
+    except (KeyError, TypeError, ValueError):
+        return "no DP-SGD spend in its reply (record-level DP is on)"
+    if not (steps.noise_multiplier > 0 and 0 < steps.sample_rate <= 1 and steps.steps > 0):
+        return "an impossible DP-SGD spend in its reply"
+    ledger.spend(name, steps)
+    return None
 
 
 def write_app(folder: Path, **overrides: object) -> Path:

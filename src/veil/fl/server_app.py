@@ -86,8 +86,10 @@ def _fit_preprocessor(grid: Grid, nodes: list[int], target: str, timeout: float)
     return Preprocessor.fit(Schema(target, *schema), merged), sorted(ok), excluded
 
 
-def _train_round(grid: Grid, nodes: list[int], vec, content, seeds, timeout: float):
-    """One round of train messages; returns (accepted, rejected, updates, bytes_up)."""
+def _train_round(grid: Grid, nodes: list[int], vec, content, seeds, timeout: float, ledger=None):
+    """One round of train messages; returns (accepted, rejected, updates, bytes_up); each
+    node's DP-SGD spend goes into ``ledger`` (record-level DP), refused update or not."""
+    from veil.fl.flower_common import spend_reply
     from veil.fl.runner import validate_update
     from veil.fl.training import ClientUpdate
 
@@ -113,6 +115,10 @@ def _train_round(grid: Grid, nodes: list[int], vec, content, seeds, timeout: flo
             continue
         if rep.has_error():
             rejected.append({"client": name, "reason": f"error: {rep.error.reason}"})
+            continue
+        why = spend_reply(ledger, name, rep)
+        if why is not None:
+            rejected.append({"client": name, "reason": why})
             continue
         try:
             u = vector_from(rep.content["update"], "vector")
@@ -146,6 +152,7 @@ def main(grid: Grid, context: Context) -> None:
     all_nodes = _wait_for_nodes(grid, int(rc["min-nodes"]), timeout)
     prep, nodes, excluded = _fit_preprocessor(grid, all_nodes, str(rc["target"]), timeout)
     spec, strategy, base = _plan(rc, prep)
+    rdp, ledger = _record_dp(rc, rounds, spec, base)
     evaluator = _evaluator(str(rc["eval-data"]), prep, spec)
     ckpt = _checkpointer(str(rc["checkpoint"]), str(rc["checkpoint-recipient"]))
     vec = get_vector(build_model(spec, seed=seed))
@@ -164,38 +171,74 @@ def main(grid: Grid, context: Context) -> None:
             "prep": to_json(preprocessor_to_dict(prep)),
             "spec": to_json(spec.to_dict()),
             "train": to_json(tcfg.to_dict()),
+            **({"record_dp": to_json(rdp.to_dict())} if rdp is not None else {}),
         }
         seeds = [derive_seed(seed, r, all_nodes.index(n)) for n in nodes]
         extra: dict = {}
         if secure is not None:  # verified aggregation: sealed reports, never updates
             vec, accepted, rejected, bytes_up, extra = secure.round(
-                grid, nodes, vec, content, seeds, timeout, r, strategy
+                grid, nodes, vec, content, seeds, timeout, r, strategy, ledger
             )
         else:
             accepted, rejected, updates, bytes_up = _train_round(
-                grid, nodes, vec, content, seeds, timeout
+                grid, nodes, vec, content, seeds, timeout, ledger
             )
             if updates:
                 vec = strategy.aggregate(vec, updates)
-        metrics = evaluator(vec).to_dict() if evaluator else {}
-        history.append(
-            {
-                "round": r,
-                "metrics": metrics,
-                "accepted": accepted,
-                "rejected": excluded + rejected,
-                "seconds": round(time.perf_counter() - t0, 4),
-                "bytes_up": bytes_up,
-                **extra,
-            }
-        )
+        record = {
+            "round": r,
+            "metrics": evaluator(vec).to_dict() if evaluator else {},
+            "accepted": accepted,
+            "rejected": excluded + rejected,
+            "seconds": round(time.perf_counter() - t0, 4),
+            "bytes_up": bytes_up,
+            **extra,
+        }
+        history.append(_with_record_dp(record, ledger))
         if ckpt is not None:
             from veil.fl.runner import RunState
 
             ckpt.save(RunState(r, vec, strategy.state(), history))
         print(f"veil round {r}: accepted {accepted}, rejected {excluded + rejected}", flush=True)
     if str(rc["out"]):
-        _write_report(Path(str(rc["out"])), history, all_nodes, spec, strategy, secure)
+        privacy = _privacy(rdp, ledger, secure)
+        _write_report(Path(str(rc["out"])), history, all_nodes, spec, strategy, secure, privacy)
+
+
+def _record_dp(rc, rounds: int, spec, train):
+    """(RecordDP, its ledger) when the run config asks for record-level DP-SGD, else Nones;
+    refused before any round if the model or training cannot take per-sample gradients."""
+    from veil.fl.flower_common import record_dp_from_run_config
+
+    rdp = record_dp_from_run_config(rc, rounds)
+    if rdp is None:
+        return None, None
+    from veil.fl.record_dp import RecordLedger, check_trainable
+
+    check_trainable(spec, train)
+    return rdp, RecordLedger(rdp.delta)
+
+
+def _with_record_dp(record: dict, ledger) -> dict:
+    """The round's record-DP spend and ε so far (a client-level ε, if any, kept beside)."""
+    if ledger is None:
+        return record
+    record["record_dp"] = ledger.spent()
+    if "epsilon" in record:
+        record["client_epsilon"] = record["epsilon"]
+    record["epsilon"] = ledger.epsilon
+    return record
+
+
+def _privacy(rdp, ledger, secure) -> dict | None:
+    """report.json's ``privacy``: record-level if DP-SGD ran (the client-level beside it)."""
+    client_level = secure.summary()["privacy"] if secure is not None else None
+    if ledger is None:
+        return client_level
+    out = ledger.summary(rdp)
+    if client_level is not None:
+        out["client_level"] = client_level
+    return out
 
 
 def _plan(rc, prep):
@@ -219,7 +262,9 @@ def _plan(rc, prep):
     return spec, strategy, base
 
 
-def _write_report(out: Path, history: list, all_nodes, spec, strategy, secure) -> None:
+def _write_report(
+    out: Path, history: list, all_nodes, spec, strategy, secure, privacy: dict | None
+) -> None:
     from veil.fl.report import build_report, write_json
 
     report = build_report(
@@ -236,6 +281,8 @@ def _write_report(out: Path, history: list, all_nodes, spec, strategy, secure) -
     )
     if secure is not None:
         report.update(secure.summary())
+    if privacy is not None:
+        report["privacy"] = privacy
     write_json(report, out / "report.json")
 
 
