@@ -21,3 +21,14 @@ def test_bench_agg_quick(tmp_path):
     row = res["rows"][0]
     assert row["upload_ratio_vs_float32"] < 3.5 and row["client_s_per_report"] > 0
     assert res["many_clients"]["clients"] == 10
+
+
+def test_bench_leader_store_quick(tmp_path):
+    env = {"VEIL_BENCH_QUICK": "1", "VEIL_BENCH_RESULTS": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    out = subprocess.run(
+        [sys.executable, "-m", "bench", "leader_store"], cwd=ROOT, env=env, capture_output=True,
+        text=True, timeout=300,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    (row,) = json.loads((tmp_path / "leader_store.quick.json").read_text())["rows"]
+    assert row["ratio_durable_vs_in_memory"] > 0 and len(row["round_seconds"]["durable"]) == 1

@@ -171,25 +171,7 @@ class SecureAggregation:
         """Verified aggregation of one round: (new global vector or None, record fields)."""
         self.commit(rnd - 1, global_vec)  # a round the caller did not commit: model as it is now
         g = np.asarray(global_vec, dtype=np.float64)
-        reports, refused, honest = [], [], []
-        shard_s = 0.0
-        for name, upd in updates:
-            b = self.builders.get(name)
-            if b is None:
-                refused.append({"client": name, "reason": "unknown_client"})
-                continue
-            t = time.perf_counter()
-            try:
-                rep, honest_u = self._client_report(rnd, name, b, g, upd)
-            except Exception as exc:  # the simulated client's own failure
-                # the client's own library refused to build a report (e.g. NaN in its update)
-                refused.append({"client": name, "reason": f"client refused: {type(exc).__name__}"})
-                continue
-            finally:
-                shard_s += time.perf_counter() - t
-            reports.append(rep)
-            if honest_u is not None:
-                honest.append(honest_u)
+        reports, refused, honest, shard_s = self._client_reports(rnd, g, updates)
         record: dict = {"secure": True}
         restarts = self.helper_restarts
         try:
@@ -253,6 +235,29 @@ class SecureAggregation:
         self.helper.restart()
         self.helper_restarts += 1
         return call()
+
+    def _client_reports(self, rnd: int, g: np.ndarray, updates: list[tuple[str, object]]):
+        """Each client's part: (reports, refused, honest (update, weight) pairs, seconds)."""
+        reports, refused, honest = [], [], []
+        shard_s = 0.0
+        for name, upd in updates:
+            b = self.builders.get(name)
+            if b is None:
+                refused.append({"client": name, "reason": "unknown_client"})
+                continue
+            t = time.perf_counter()
+            try:
+                rep, honest_u = self._client_report(rnd, name, b, g, upd)
+            except Exception as exc:  # the simulated client's own failure
+                # the client's own library refused to build a report (e.g. NaN in its update)
+                refused.append({"client": name, "reason": f"client refused: {type(exc).__name__}"})
+                continue
+            finally:
+                shard_s += time.perf_counter() - t
+            reports.append(rep)
+            if honest_u is not None:
+                honest.append(honest_u)
+        return reports, refused, honest, shard_s
 
     def _client_report(self, rnd, name, b: ReportBuilder, g, upd):
         delta = np.asarray(upd.vector, dtype=np.float64) - g
