@@ -37,8 +37,7 @@ _STATE: dict = {}
 
 def _consortium():
     """The ``make_consortium`` task with keys derived from fixed labels (no noise)."""
-    from veil.aggregation.config import ConsortiumConfig, DpConfig
-    from veil.aggregation.testing import Consortium
+    from veil.aggregation.testing import consortium_of
     from veil.crypto.hpke_keys import X25519Identity
     from veil.crypto.signing import Ed25519Identity
 
@@ -46,20 +45,9 @@ def _consortium():
     ls = Ed25519Identity.from_bytes(fixed_bytes("report leader signing"))
     hh = X25519Identity.from_bytes(fixed_bytes("report helper hpke"))
     keys = {c: Ed25519Identity.from_bytes(fixed_bytes(f"report client {c}")) for c in WEIGHTS}
-    cfg = ConsortiumConfig(
-        task_id=fixed_bytes("report task id"),
-        dimension=DIMENSION,
-        clip_norm=1.0,
-        max_weight=100,
-        leader_hpke=lh.recipient(),
-        leader_signing=ls.recipient(),
-        helper_hpke=hh.recipient(),
-        helper_endpoint="http://127.0.0.1:1",
-        clients={c: k.recipient() for c, k in keys.items()},
-        min_reports=1,
-        dp=DpConfig(noise_multiplier=0.0),
+    return consortium_of(
+        lh, ls, hh, keys, dimension=DIMENSION, task_id=fixed_bytes("report task id")
     )
-    return Consortium(cfg, lh, ls, hh, keys)
 
 
 def _tracked_store():

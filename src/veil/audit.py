@@ -172,9 +172,11 @@ class AuditLog:
         rejected: Sequence[Rejection],
         epsilon: float | None,
         now: datetime | None = None,
+        existing: Sequence[AuditRecord] | None = None,
     ) -> AuditRecord:
-        """Append one round's record (verifying the existing chain first)."""
-        existing = self.records()
+        """Append one round's record, verifying the existing chain first (``existing``: the
+        records the caller has just read with :meth:`records`, to spare a second pass)."""
+        existing = list(self.records() if existing is None else existing)
         prev = existing[-1].digest().hex() if existing else GENESIS
         record = AuditRecord(
             seq=len(existing),

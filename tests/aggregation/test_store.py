@@ -227,3 +227,14 @@ def test_leader_round_key_and_collect_job_survive_a_restart_sealed(state_url):
     assert s.load_job(task, 2) == job
     assert s.load_job(task, 3) is None
     s.close()
+
+
+def test_collected_rounds_counts_released_rounds_before_a_round(state_url):
+    task, ident = os.urandom(32), X25519Identity.generate()
+    s = open_store(state_url, ident)
+    for rnd in (1, 2, 4):
+        s.mark_collected(task, rnd)
+    s.verify_key_for(task, 3, os.urandom(48))  # open, not released
+    s.mark_collected(os.urandom(32), 1)  # another task
+    assert [s.collected_rounds(task, r) for r in (1, 2, 3, 4, 5)] == [0, 1, 2, 2, 3]
+    s.close()

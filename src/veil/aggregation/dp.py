@@ -150,3 +150,11 @@ class PrivacyLedger:
             f"client-level, z={self.noise_multiplier:g}, q={self.sampling_rate:g}, "
             f"{self.method.value.upper()} accounting",
         }
+
+
+def client_privacy(noise_multiplier: float, clip_norm: float, ledger: PrivacyLedger) -> dict:
+    """report.json's ``privacy`` for verified aggregation's client-level noise."""
+    if noise_multiplier == 0:
+        return {"epsilon": None, "delta": None,
+                "mechanism": "none: noise off (verified aggregation without DP)"}  # fmt: skip
+    return {**ledger.summary(), "noise_multiplier": noise_multiplier, "clip_norm": clip_norm}

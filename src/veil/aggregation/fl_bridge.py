@@ -25,12 +25,17 @@ import numpy as np
 from veil.aggregation.adversary import ATTACKS, Attack, hostile_report
 from veil.aggregation.client import ReportBuilder, weighted_update
 from veil.aggregation.config import ConsortiumConfig
-from veil.aggregation.dp import Accounting, PrivacyLedger, calibrate_noise_multiplier
+from veil.aggregation.dp import (
+    Accounting,
+    PrivacyLedger,
+    calibrate_noise_multiplier,
+    client_privacy,
+)
 from veil.aggregation.leader import VerifiedAggregator, finalize
 from veil.aggregation.process import HelperProcess
 from veil.aggregation.report import Report
 from veil.aggregation.round_audit import open_log, round_fields, vec_hash
-from veil.aggregation.store import COLLECTED, SqliteStore
+from veil.aggregation.store import SqliteStore
 from veil.aggregation.task_state import TASK_STATE, TaskKeys, task_keys
 from veil.aggregation.transport import HttpHelper
 from veil.aggregation.vdafs import TaskVdafs
@@ -146,9 +151,7 @@ class SecureAggregation:
         leader = VerifiedAggregator(cfg, keys.leader_hpke, http, store)
         ledger = PrivacyLedger(cfg.dp.noise_multiplier, 1.0, cfg.dp.delta, opts.accounting)
         # rounds an earlier process of this task released count against the budget
-        ledger.rounds = sum(
-            store.round_status(cfg.task_id, r) == COLLECTED for r in range(1, first_round)
-        )
+        ledger.rounds = store.collected_rounds(cfg.task_id, first_round)
         return cls(
             cfg=cfg,
             leader=leader,
@@ -219,7 +222,9 @@ class SecureAggregation:
             _check_logged(logged[-1], pending, after)
             return  # the process this one resumed logged this very round before it died
         self._with_helper(
-            lambda: self.audit.append(task=self.cfg.task_id.hex(), model_after=after, **pending)
+            lambda: self.audit.append(
+                task=self.cfg.task_id.hex(), model_after=after, existing=logged, **pending
+            )
         )
         failpoint("leader.audited", rnd)
 
@@ -292,11 +297,7 @@ class SecureAggregation:
 
 
 def _privacy(cfg: ConsortiumConfig, ledger: PrivacyLedger) -> dict:
-    z = cfg.dp.noise_multiplier
-    if z == 0:
-        return {"epsilon": None, "delta": None,
-                "mechanism": "none: noise off (verified aggregation without DP)"}  # fmt: skip
-    return {**ledger.summary(), "noise_multiplier": z, "clip_norm": cfg.clip_norm}
+    return client_privacy(cfg.dp.noise_multiplier, cfg.clip_norm, ledger)
 
 
 def _describe(cfg: ConsortiumConfig, num_frac_bits: int, attacks: dict[str, Attack]) -> dict:
@@ -424,10 +425,7 @@ class LazySecureAggregation:
             ledger = PrivacyLedger(dp.noise_multiplier, 1.0, dp.delta, self.opts.accounting)
             store = SqliteStore(self.folder / "leader.sqlite", keys.leader_hpke)
             try:
-                ledger.rounds = sum(
-                    store.round_status(keys.cfg.task_id, r) == COLLECTED
-                    for r in range(1, self.rounds + 1)
-                )
+                ledger.rounds = store.collected_rounds(keys.cfg.task_id, self.rounds + 1)
             finally:
                 store.close()
             self._done = (keys.cfg, ledger)

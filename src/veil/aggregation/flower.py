@@ -77,11 +77,7 @@ class ServerRounds:
 
         self.leader = server_leader(consortium, leader_identity)
         dp = self.leader.cfg.dp
-        self.ledger = (
-            PrivacyLedger(dp.noise_multiplier, dp.sampling_rate, dp.delta)
-            if dp.noise_multiplier > 0
-            else None
-        )
+        self.ledger = PrivacyLedger(dp.noise_multiplier, dp.sampling_rate, dp.delta)
         self.audit = None
         if audit_log:
             sig = _one(leader_identity, Ed25519Identity)
@@ -97,26 +93,26 @@ class ServerRounds:
         new, accepted, rejected, bytes_up, extra, res = verified_train_round(
             grid, nodes, vec, content, seeds, timeout, self.leader, rnd, ledger
         )
-        if self.ledger is not None and (new is not None or self.leader.released(rnd)):
+        noised = self.leader.cfg.dp.noise_multiplier > 0
+        if noised and (new is not None or self.leader.released(rnd)):
             extra["epsilon"] = self.ledger.step()  # a released but unusable round counts too
         if new is None:
             return vec, accepted, rejected, bytes_up, extra
         after = strategy.aggregate(vec, [(new, 1)])
         if self.audit is not None:
             fields = round_fields(rnd, vec, res, extra.get("epsilon"))
-            self.audit.append(
+            rec = self.audit.append(
                 task=self.leader.cfg.task_id.hex(), model_after=vec_hash(after), **fields
             )
-            extra["audit_records"] = len(self.audit.records())
+            extra["audit_records"] = rec.seq + 1
         return after, accepted, rejected, bytes_up, extra
 
     def summary(self) -> dict:
         """What report.json adds: the privacy spent and the audit log it links."""
-        out: dict = {
-            "privacy": self.ledger.summary()
-            if self.ledger is not None
-            else {"epsilon": None, "delta": None, "mechanism": "none: noise off"}
-        }
+        from veil.aggregation.dp import client_privacy
+
+        cfg = self.leader.cfg
+        out: dict = {"privacy": client_privacy(cfg.dp.noise_multiplier, cfg.clip_norm, self.ledger)}
         if self.audit is not None:
             out["audit"] = {"log": str(self.audit.path), "records": len(self.audit.records())}
         return out

@@ -65,7 +65,10 @@ def _of_task(path: Path, task: str, keys: tuple) -> bool:
     if not any(p.exists() for p in _siblings(path)):
         return True
     try:
-        first = path.read_bytes().split(b"\n", 1)[0] if path.exists() else b""
+        first = b""
+        if path.exists():
+            with path.open("rb") as fh:
+                first = fh.readline().rstrip(b"\n")
         if first:
             return json.loads(first).get("task") == task
         return load_keys(path) == keys

@@ -298,6 +298,15 @@ class StateStore(ABC):
                 (task, rnd, COLLECTED),
             )
 
+    def collected_rounds(self, task: bytes, below: int) -> int:
+        """How many rounds before ``below`` were collected (released: the DP ledger's count)."""
+        with self._tx() as q:
+            (n,) = q(
+                "SELECT COUNT(*) FROM rounds WHERE task=? AND round<? AND status=?",
+                (task, below, COLLECTED),
+            ).fetchone()
+        return int(n)
+
     def collected_share(self, task: bytes, rnd: int) -> bytes | None:
         with self._tx() as q:
             row = q(

@@ -38,6 +38,20 @@ class Consortium:
 def make_consortium(n_clients=4, dimension=64, noise=0.0, **task) -> Consortium:
     lh, ls, hh = X25519Identity.generate(), Ed25519Identity.generate(), X25519Identity.generate()
     keys = {f"c{i}": Ed25519Identity.generate() for i in range(n_clients)}
+    return consortium_of(lh, ls, hh, keys, dimension=dimension, noise=noise, **task)
+
+
+def consortium_of(
+    lh: X25519Identity,
+    ls: Ed25519Identity,
+    hh: X25519Identity,
+    keys: dict[str, Ed25519Identity],
+    *,
+    dimension: int = 64,
+    noise: float = 0.0,
+    **task,
+) -> Consortium:
+    """The :func:`make_consortium` task for given keys (a fuzz harness fixes them)."""
     cfg = ConsortiumConfig(
         task_id=os.urandom(32),
         dimension=dimension,

@@ -244,9 +244,9 @@ class RecordLedger:
         eps = self.epsilons()
         return max(eps.values()) if eps else None
 
-    def summary(self, dp: RecordDP) -> dict:
-        """report.json's ``privacy`` section."""
-        return {
+    def summary(self, dp: RecordDP, client_level: dict | None = None) -> dict:
+        """report.json's ``privacy`` section (a client-level guarantee, if any, beside it)."""
+        out = {
             "epsilon": self.epsilon,
             "delta": self.delta,
             "mechanism": MECHANISM,
@@ -256,3 +256,15 @@ class RecordLedger:
             "noise_multiplier": dict(self._noise),
             "epsilon_per_client": self.epsilons(),
         }
+        if client_level is not None:
+            out["client_level"] = client_level
+        return out
+
+    def annotate(self, record: dict) -> dict:
+        """A round record with this round's spend and ε so far; a client-level ε already in
+        it (verified aggregation's) is kept as ``client_epsilon``."""
+        record["record_dp"] = self.spent()
+        if "epsilon" in record:
+            record["client_epsilon"] = record["epsilon"]
+        record["epsilon"] = self.epsilon
+        return record

@@ -291,10 +291,7 @@ def run_federated(
             **extra,
         }
         if ledger is not None:  # record-level DP: ε so far, max over clients
-            record["record_dp"] = ledger.spent()
-            if "epsilon" in record:  # with --secure: keep the client-level ε beside it
-                record["client_epsilon"] = record["epsilon"]
-            record["epsilon"] = ledger.epsilon
+            ledger.annotate(record)
         history.append(record)
         if checkpointer is not None:
             checkpointer.save(RunState(r, vec, strategy.state(), history))

@@ -194,15 +194,17 @@ def main(grid: Grid, context: Context) -> None:
             "bytes_up": bytes_up,
             **extra,
         }
-        history.append(_with_record_dp(record, ledger))
+        history.append(ledger.annotate(record) if ledger is not None else record)
         if ckpt is not None:
             from veil.fl.runner import RunState
 
             ckpt.save(RunState(r, vec, strategy.state(), history))
         print(f"veil round {r}: accepted {accepted}, rejected {excluded + rejected}", flush=True)
     if str(rc["out"]):
-        privacy = _privacy(rdp, ledger, secure)
-        _write_report(Path(str(rc["out"])), history, all_nodes, spec, strategy, secure, privacy)
+        sections = secure.summary() if secure is not None else {}
+        if ledger is not None:  # record-level DP-SGD: its guarantee, the client-level beside
+            sections["privacy"] = ledger.summary(rdp, sections.get("privacy"))
+        _write_report(Path(str(rc["out"])), history, all_nodes, spec, strategy, sections)
 
 
 def _record_dp(rc, rounds: int, spec, train):
@@ -217,28 +219,6 @@ def _record_dp(rc, rounds: int, spec, train):
 
     check_trainable(spec, train)
     return rdp, RecordLedger(rdp.delta)
-
-
-def _with_record_dp(record: dict, ledger) -> dict:
-    """The round's record-DP spend and ε so far (a client-level ε, if any, kept beside)."""
-    if ledger is None:
-        return record
-    record["record_dp"] = ledger.spent()
-    if "epsilon" in record:
-        record["client_epsilon"] = record["epsilon"]
-    record["epsilon"] = ledger.epsilon
-    return record
-
-
-def _privacy(rdp, ledger, secure) -> dict | None:
-    """report.json's ``privacy``: record-level if DP-SGD ran (the client-level beside it)."""
-    client_level = secure.summary()["privacy"] if secure is not None else None
-    if ledger is None:
-        return client_level
-    out = ledger.summary(rdp)
-    if client_level is not None:
-        out["client_level"] = client_level
-    return out
 
 
 def _plan(rc, prep):
@@ -262,9 +242,8 @@ def _plan(rc, prep):
     return spec, strategy, base
 
 
-def _write_report(
-    out: Path, history: list, all_nodes, spec, strategy, secure, privacy: dict | None
-) -> None:
+def _write_report(out: Path, history: list, all_nodes, spec, strategy, sections: dict) -> None:
+    """report.json; ``sections`` (privacy, audit) are added at its top level."""
     from veil.fl.report import build_report, write_json
 
     report = build_report(
@@ -279,10 +258,7 @@ def _write_report(
             "rounds": len(history),
         },
     )
-    if secure is not None:
-        report.update(secure.summary())
-    if privacy is not None:
-        report["privacy"] = privacy
+    report.update(sections)
     write_json(report, out / "report.json")
 
 

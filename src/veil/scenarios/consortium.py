@@ -180,9 +180,7 @@ def _secure_step(spec, secure, out: Path, admitted, n_rounds: int, con, owner, r
 def record_dp_report(report: dict, result, record_dp, con: Console) -> None:
     """``privacy`` = the record-level guarantee (the client-level one, if any, beside it)."""
     client_level = report.get("privacy") if "secure" in report.get("config", {}) else None
-    report["privacy"] = result.record_ledger.summary(record_dp)
-    if client_level is not None:
-        report["privacy"]["client_level"] = client_level
+    report["privacy"] = result.record_ledger.summary(record_dp, client_level)
     report["config"]["record_dp"] = record_dp.to_dict()
     p = report["privacy"]
     con.print(
