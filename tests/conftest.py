@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
 
@@ -11,14 +10,6 @@ from veil.crypto.keys import Identity, generate_identity
 
 os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")
 os.environ.setdefault("FLWR_DISABLE_UPDATE_CHECK", "1")
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def testvectors_dir() -> Path:
-    """The official third-party vectors: ``shared/testvectors`` beside the repository."""
-    env = os.environ.get("VEIL_TESTVECTORS")
-    return Path(env) if env else (REPO / ".." / "shared" / "testvectors").resolve()
 
 
 @pytest.fixture(scope="session")

@@ -1,30 +1,20 @@
-"""Locate the official test vectors: ``<repo>/../shared/testvectors`` or $VEIL_TESTVECTORS.
+"""Locate the official VDAF test vectors, vendored in ``tests/vectors/vdaf``.
 
 A missing folder is a test FAILURE (conformance must never silently skip).
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
-
-def testvectors_root() -> Path:
-    env = os.environ.get("VEIL_TESTVECTORS")
-    candidates = [Path(__file__).resolve().parents[2] / ".." / "shared" / "testvectors"]
-    if env:
-        candidates.insert(0, Path(env))
-    for c in candidates:
-        if c.is_dir():
-            return c.resolve()
-    pytest.fail(f"official test vectors not found (looked in {[str(c) for c in candidates]})")
+VECTORS = Path(__file__).resolve().parents[1] / "vectors"
 
 
 @pytest.fixture(scope="session")
 def vdaf_vectors() -> Path:
-    d = testvectors_root() / "vdaf"
-    if not d.is_dir():
-        pytest.fail(f"missing VDAF vectors folder {d}")
+    d = VECTORS / "vdaf"
+    if not sorted(d.glob("*.json")):
+        pytest.fail(f"missing VDAF vectors in {d} (see tests/vectors/README.md)")
     return d

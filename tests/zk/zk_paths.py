@@ -1,8 +1,7 @@
-"""Where the shared conformance vectors and veil's frozen zk vectors live."""
+"""Where the official ristretto255 vectors and veil's frozen zk vectors live (both vendored)."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -10,9 +9,8 @@ FROZEN = REPO / "tests" / "vectors" / "zk"
 
 
 def conformance_dir() -> Path:
-    """``<repo>/../shared/testvectors`` or ``$VEIL_TESTVECTORS``; missing means FAIL."""
-    env = os.environ.get("VEIL_TESTVECTORS")
-    path = Path(env) if env else REPO / ".." / "shared" / "testvectors"
+    """``tests/vectors/ristretto255`` (RFC 9496 Appendix A); missing means FAIL."""
+    path = REPO / "tests" / "vectors" / "ristretto255"
     if not (path / "ristretto255.json").is_file():
-        raise FileNotFoundError(f"conformance vectors not found at {path} (set VEIL_TESTVECTORS)")
+        raise FileNotFoundError(f"RFC 9496 vectors not found at {path} (tests/vectors/README.md)")
     return path

@@ -1,5 +1,5 @@
 """Known-answer test runner for the official VDAF vectors (draft-20 Appendix "Test
-Vectors", schema in ``shared/testvectors/vdaf/README.md``).
+Vectors", schema in ``tests/vectors/vdaf/README.md``).
 
 Dispatch is by file name: the *variant* is the stem up to its first ``_``
 (``Prio3SumVec_0.json`` → ``Prio3SumVec``, ``XofTurboShake128.json`` →

@@ -5,7 +5,7 @@ Method names follow the current VDAF drafts (``shard``, ``verify_init``,
 ``unshard``); VDAF-11 calls the middle three ``prep_init``, ``prep_shares_to_prep`` and
 ``prep_next``. There is no application context string (VDAF-11 has none), and PINE has no
 aggregation parameter (pass ``None``). Sharding, preparation and the byte layouts follow the
-reference code ``poc/vdaf_pine.py`` and ``shared/testvectors/pine/README.md``.
+reference code ``poc/vdaf_pine.py`` and ``tests/vectors/pine/README.md``.
 
 .. warning:: This code has not undergone significant security analysis. Python is not
    constant time.

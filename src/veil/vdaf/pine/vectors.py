@@ -1,4 +1,4 @@
-"""Conformance against PINE's published test vectors (``shared/testvectors/pine``).
+"""Conformance against PINE's published test vectors (``tests/vectors/pine``).
 
 A file's variant comes from its name: the prefix before the first ``_`` (``Pine64``,
 ``Pine128``, ``Pine64HmacSha256Aes128``, ``Pine32HmacSha256Aes128``,
