@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml
 
 demo: setup
 	$(BIN)/veil demo seal --out runs/demo-seal
-	$(BIN)/veil demo finance --out runs/demo --secure --malicious 2
+	$(BIN)/veil demo finance --out runs/demo --secure --record-dp --malicious 2
 
 test: setup
 	$(BIN)/python -m pytest -q

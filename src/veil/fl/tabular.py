@@ -99,11 +99,15 @@ def train_table(
             "test_rows": res.test_rows,
         },
     )
-    if record_dp is not None:
-        from veil.scenarios.consortium import record_dp_report
-
-        record_dp_report(report, res.result, record_dp, con)
     con.print(round_table(res.result.rounds))
+    if record_dp is not None:
+        from veil.fl import privacy_report
+
+        privacy_report.record_level(
+            report, res.result, record_dp, customers=len(train_df), clients=len(tcs), unit="client"
+        )
+        for line in privacy_report.headline(report, clients=len(tcs), unit="client"):
+            con.print(line)
     con.print(comparison_table(report))
     write_json(report, out / "report.json")
     plot(report, out / "report.png")

@@ -48,6 +48,10 @@ class ScenarioSpec:
     test_fraction: float = 0.25
     strategy: str = "fedavg"
     strategy_args: dict = field(default_factory=dict)
+    #: (model, hidden) trained instead when every client runs DP-SGD (``--record-dp``): the
+    #: noise DP-SGD adds to a gradient grows with √(parameters) while the signal does not,
+    #: so a smaller model keeps more of it at the same ε (docs/dp.md, *Record-level DP*)
+    record_dp_model: tuple[ModelKind, tuple[int, ...]] | None = None
 
 
 def default_out() -> Path:
@@ -86,6 +90,8 @@ def run(
     out.mkdir(parents=True, exist_ok=True)
     n_rounds = rounds or (spec.quick_rounds if quick else spec.rounds)
     part = partition or spec.partition
+    if record_dp is not None and spec.record_dp_model is not None:
+        spec = replace(spec, model=spec.record_dp_model[0], hidden=spec.record_dp_model[1])
     con.rule(f"[bold]veil demo {spec.name}[/] — {spec.title}")
 
     con.print("[bold cyan]1/6 Keys[/]")
@@ -115,22 +121,8 @@ def run(
         if secure_agg is not None:
             secure_agg.close()
     report = _build(spec, res, strat, cfg, enc, claims_rep, ds, part, quick)
-    if secure_agg is not None:
-        report["privacy"] = secure_agg.privacy()
-        report["config"]["secure"] = secure_agg.describe()
-        audit = secure_agg.audit_summary()
-        if audit is not None:
-            report["audit"] = audit
-    if record_dp is not None:
-        record_dp_report(report, res.result, record_dp, con)
-    if secure_agg is not None:
-        _secure_summary(report, con)
-        if "audit" in report:
-            con.print(
-                f"  audit log: {out / report['audit']['log']}, {report['audit']['records']} "
-                "records signed by the Leader and countersigned by the Helper "
-                f"(check: veil audit verify {out / report['audit']['log']})"
-            )
+    _privacy_step(report, res, secure_agg, record_dp, customers=len(ds.frame) - len(test_df),
+                  clients=len(admitted), out=out, con=con)  # fmt: skip
     if evaluate_privacy:
         from veil.scenarios import privacy_eval
 
@@ -177,20 +169,35 @@ def _secure_step(spec, secure, out: Path, admitted, n_rounds: int, con, owner, r
     )
 
 
-def record_dp_report(report: dict, result, record_dp, con: Console) -> None:
-    """``privacy`` = the record-level guarantee (the client-level one, if any, beside it)."""
-    client_level = report.get("privacy") if "secure" in report.get("config", {}) else None
-    report["privacy"] = result.record_ledger.summary(record_dp, client_level)
-    report["config"]["record_dp"] = record_dp.to_dict()
-    p = report["privacy"]
-    con.print(
-        f"  record-level DP-SGD: ε = {p['epsilon']:.3g} at δ = {p['delta']:g} per customer "
-        f"(worst bank, RDP), per-record clip C = {record_dp.max_grad_norm:g} (docs/dp.md)"
-    )
+def _privacy_step(report: dict, res, secure_agg, record_dp, *, customers, clients, out, con):
+    """The report's ``privacy`` and ``audit`` sections, and what the terminal says of them:
+    rejections, then ε per customer (record-level DP-SGD), then the institution-level ε,
+    labelled when it means nothing (docs/dp.md)."""
+    from veil.fl import privacy_report
+
+    if secure_agg is not None:
+        report["privacy"] = privacy_report.label_client_level(secure_agg.privacy(), clients)
+        report["config"]["secure"] = secure_agg.describe()
+        audit = secure_agg.audit_summary()
+        if audit is not None:
+            report["audit"] = audit
+        _rejection_summary(report, con)
+    if record_dp is not None:
+        privacy_report.record_level(
+            report, res.result, record_dp, customers=customers, clients=clients
+        )
+    for line in privacy_report.headline(report, clients=clients):
+        con.print(f"  {line}")
+    if "audit" in report:
+        log = out / report["audit"]["log"]
+        con.print(
+            f"  audit log: {log}, {report['audit']['records']} records signed by the Leader "
+            f"and countersigned by the Helper (check: veil audit verify {log})"
+        )
 
 
-def _secure_summary(report: dict, con: Console) -> None:
-    """Rejections by reason, the exactness check (noise off), ε."""
+def _rejection_summary(report: dict, con: Console) -> None:
+    """Rejections by reason and the exactness check (noise off)."""
     from collections import Counter
 
     rounds = report["rounds"]
@@ -201,12 +208,6 @@ def _secure_summary(report: dict, con: Console) -> None:
     )
     if rounds and all(r.get("aggregate_equals_honest") is True for r in rounds):
         con.print("  noise off: every round's aggregate equals the honest banks' exactly")
-    p = report["privacy"]
-    if p.get("epsilon") is not None:
-        con.print(
-            f"  privacy: ε = {p['epsilon']:.4g} at δ = {p['delta']:g} after {len(rounds)} rounds "
-            f"({p['mechanism']}; docs/dp.md)"
-        )
 
 
 def _train_step(
@@ -223,9 +224,10 @@ def _train_step(
     strat = make_strategy(
         strategy or spec.strategy, **(spec.strategy_args if strategy is None else {})
     )
+    model = spec.model.value + (f" {'-'.join(map(str, spec.hidden))}" if spec.hidden else "")
     con.print(
-        f"[bold cyan]4/6 Federated training[/] ({strat.name}, {n_rounds} rounds, "
-        f"{len(admitted)} institutions)"
+        f"[bold cyan]4/6 Federated training[/] ({strat.name}, {model}, {n_rounds} rounds, "
+        f"{len(admitted)} institutions" + (", DP-SGD on each)" if record_dp else ")")
     )
     cfg = RunConfig(
         rounds=n_rounds, seed=seed, train=spec.train, lr_decay=spec.lr_decay, record_dp=record_dp
@@ -294,6 +296,14 @@ def _summary(report: dict, con: Console) -> None:
         f"{100 * (c['auc'] - f['auc']):+.1f} AUC points vs centralised; "
         f"gain over the best institution alone: {100 * (f['auc'] - alone):+.1f} AUC points"
     )
+    p = report.get("privacy") or {}
+    if "customers" in p:
+        con.print(
+            f"  privacy: ε = {p['epsilon']:.3g} per customer at δ = {p['delta']:g} "
+            "(record-level DP-SGD, docs/dp.md)"
+        )
+    elif p.get("label"):
+        con.print(f"  privacy: {p['label']}")
 
 
 def _seal_step(spec: ScenarioSpec, out: Path, part: str, seed: int, ids: dict, resume: bool, con):

@@ -48,30 +48,68 @@ class Progress:
         self.p.__exit__(*exc)
 
 
-def _rejections(rejected: list[dict]) -> str:
-    """Compact 'client: reason' cell; reasons are shortened so the table fits 80 columns."""
-    if not rejected:
-        return "0"
-    return ", ".join(f"{x['client']}:{x['reason'].replace('_invalid', '')}" for x in rejected)
+def _rejection_notes(rounds: list[dict]) -> str:
+    """Each (who, why) once, with the rounds it happened in: the table's caption, so the
+    table keeps a count column and fits 80 columns however many reasons there are."""
+    seen: dict[tuple[str, str], list[int]] = {}
+    for r in rounds:
+        for x in r["rejected"]:
+            who = "round" if x["client"] == "*" else x["client"]
+            seen.setdefault((who, x["reason"]), []).append(r["round"])
+    if not seen:
+        return ""
+    lines = [
+        f"{who}: {why} ({_round_list(ns, len(rounds))})" for (who, why), ns in sorted(seen.items())
+    ]
+    return "✗ rejected — " + "; ".join(lines)
+
+
+def _round_list(ns: list[int], total: int) -> str:
+    if len(ns) == total:
+        return "every round"
+    if len(ns) > 4:
+        return f"{len(ns)} rounds"
+    return (
+        "round " + ", ".join(map(str, ns)) if len(ns) == 1 else "rounds " + ", ".join(map(str, ns))
+    )
+
+
+def _epsilon_header(rounds: list[dict]) -> str | None:
+    """The ε column: per customer (record-level DP-SGD) when on, else the client-level one."""
+    if any("record_dp" in r for r in rounds):
+        return "ε cust"
+    if any(r.get("epsilon") is not None for r in rounds):
+        return "ε inst"
+    return None
 
 
 def round_table(rounds: list[dict]) -> Table:
-    """The per-round table."""
-    t = Table(title="rounds", show_lines=False)
-    for col in ("round", "acc", "AUC", "loss", "ok", "rejected", "s", "bytes up"):
+    """The per-round table: quality, reports accepted (ok) and rejected (✗, reasons in the
+    caption), ε so far, time and bytes."""
+    eps = _epsilon_header(rounds)
+    caption = _rejection_notes(rounds)
+    if eps == "ε cust":
+        caption += ("\n" if caption else "") + "ε cust: per customer (record-level DP-SGD), so far"
+    elif eps == "ε inst":
+        caption += ("\n" if caption else "") + "ε inst: per institution (client-level), so far"
+    t = Table(title="rounds", caption=caption or None, caption_justify="left")
+    cols = ["round", "acc", "AUC", "loss", "ok", "✗", *([eps] if eps else []), "s", "bytes up"]
+    for col in cols:
         t.add_column(col, justify="right")
     for r in rounds:
         m = r["metrics"]
-        t.add_row(
+        row = [
             str(r["round"]),
             f"{m['accuracy']:.4f}",
             f"{m['auc']:.4f}",
             f"{m['log_loss']:.4f}",
             str(len(r["accepted"])),
-            _rejections(r["rejected"]),
-            f"{r['seconds']:.2f}",
-            f"{r['bytes_up']:,}",
-        )
+            str(len(r["rejected"])),
+        ]
+        if eps:
+            e = r.get("epsilon")
+            row.append("—" if e is None else f"{e:.3g}")
+        t.add_row(*row, f"{r['seconds']:.2f}", f"{r['bytes_up']:,}")
     return t
 
 
