@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -162,3 +164,97 @@ def test_malformed_inputs_have_clear_exit_codes(tmp_path) -> None:
     res = run("seal", "-", input=b"x")
     assert res.returncode == 2
     assert run("frobnicate").returncode == 2
+
+
+class _PipeReader(threading.Thread):
+    """Collects whatever reaches the read end of a FIFO or pipe until told to stop."""
+
+    def __init__(self, fd: int) -> None:
+        super().__init__(daemon=True)
+        os.set_blocking(fd, False)
+        self.fd, self.data, self.done = fd, bytearray(), threading.Event()
+
+    def run(self) -> None:
+        while True:
+            stopping = self.done.is_set()
+            try:
+                chunk = os.read(self.fd, 1 << 16)
+            except BlockingIOError:
+                chunk = b""
+            self.data += chunk
+            if stopping and not chunk:
+                return
+            if not chunk:
+                time.sleep(0.01)
+
+    def finish(self) -> bytes:
+        self.done.set()
+        self.join(timeout=30)
+        os.close(self.fd)
+        return bytes(self.data)
+
+
+def _truncated_sealed_file(keys, tmp_path: Path) -> Path:
+    """A sealed file of 5 chunks cut inside the 4th: its first 3 chunks still authenticate."""
+    (tmp_path / "in.bin").write_bytes(os.urandom(5 * 65536 + 1000))
+    res = run("seal", "-r", keys["x25519"][1], str(tmp_path / "in.bin"), "-o", str(tmp_path / "s"))
+    assert res.returncode == 0, res.stderr
+    blob = (tmp_path / "s").read_bytes()
+    (tmp_path / "cut.veil").write_bytes(blob[: len(blob) - 2 * 65536])
+    return tmp_path / "cut.veil"
+
+
+def test_open_to_a_fifo_is_refused_and_releases_nothing(keys, tmp_path) -> None:
+    """Issue 13 finding 9: to a FIFO, the old code streamed the authenticated chunks of a
+    truncated file before failing (a regular file would have received nothing)."""
+    cut = _truncated_sealed_file(keys, tmp_path)
+    fifo = tmp_path / "out.fifo"
+    os.mkfifo(fifo)
+    reader = _PipeReader(os.open(fifo, os.O_RDONLY | os.O_NONBLOCK))
+    reader.start()
+    res = run("open", "-i", str(keys["x25519"][0]), str(cut), "-o", str(fifo))
+    received = reader.finish()
+    assert received == b"", f"{len(received)} plaintext bytes reached the FIFO"
+    assert res.returncode == 2, res.stderr
+    assert b"ConfigError" in res.stderr and b"-o -" in res.stderr
+    assert b"Traceback" not in res.stderr
+
+
+def test_open_to_dev_fd_is_refused_without_a_traceback(keys, tmp_path) -> None:
+    """``veil open … -o >(cmd)``: bash passes ``/dev/fd/N``, a pipe. Used to be a traceback."""
+    cut = _truncated_sealed_file(keys, tmp_path)
+    r, w = os.pipe()
+    reader = _PipeReader(r)
+    reader.start()
+    env = {k: v for k, v in os.environ.items() if k != "VEIL_PASSPHRASE"}
+    try:
+        res = subprocess.run(
+            [*VEIL, "open", "-i", str(keys["x25519"][0]), str(cut), "-o", f"/dev/fd/{w}"],
+            capture_output=True,
+            env=env,
+            timeout=120,
+            pass_fds=(w,),
+        )
+    finally:
+        os.close(w)
+    received = reader.finish()
+    assert received == b"", f"{len(received)} plaintext bytes reached the pipe"
+    assert res.returncode == 2 and b"ConfigError" in res.stderr, res.stderr
+    assert b"Traceback" not in res.stderr
+
+
+def test_open_and_seal_to_dev_null_and_seal_to_a_fifo_still_work(keys, tmp_path) -> None:
+    """/dev/null releases nothing (the benchmarks use it); a sealed file is safe in a pipe."""
+    (tmp_path / "in.bin").write_bytes(b"x" * 1000)
+    res = run("seal", "-r", keys["x25519"][1], str(tmp_path / "in.bin"), "-o", str(tmp_path / "s"))
+    assert res.returncode == 0, res.stderr
+    res = run("open", "-i", str(keys["x25519"][0]), str(tmp_path / "s"), "-o", os.devnull)
+    assert res.returncode == 0, res.stderr
+    fifo = tmp_path / "sealed.fifo"
+    os.mkfifo(fifo)
+    reader = _PipeReader(os.open(fifo, os.O_RDONLY | os.O_NONBLOCK))
+    reader.start()
+    res = run("seal", "-r", keys["x25519"][1], str(tmp_path / "in.bin"), "-o", str(fifo))
+    sealed = reader.finish()
+    assert res.returncode == 0, res.stderr
+    assert sealed.startswith(b"veil/v1\n")

@@ -150,3 +150,93 @@ def test_fingerprint_is_stable() -> None:
     rec = X25519Recipient.from_bytes(bytes(range(32)))
     assert rec.fingerprint == X25519Recipient.from_bytes(bytes(range(32))).fingerprint
     assert rec.fingerprint != X25519Recipient.from_bytes(bytes(32)).fingerprint
+
+
+@pytest.fixture(scope="module")
+def odd_rsa_key() -> rsa.RSAPrivateKey:
+    """A real 3076-bit key: above the minimum, but not a whole number of bytes.
+
+    (OpenSSL turns an odd requested size into the even size below it: 3073 gives 3072.)
+    """
+    key = rsa.generate_private_key(public_exponent=65537, key_size=3076)
+    assert key.key_size == 3076
+    return key
+
+
+def test_odd_size_rsa_keys_are_refused_on_every_import_path(odd_rsa_key, tmp_path) -> None:
+    """Issue 13 finding 8: such a key used to be accepted, and files sealed to it could not be
+    opened (its OAEP ciphertexts are 385 bytes, ``unwrap`` expects 3076 // 8 = 384)."""
+    from veil.crypto.encoding import b64url_encode
+    from veil.crypto.keys import RSAIdentity
+
+    pub = odd_rsa_key.public_key()
+    spki_der = pub.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    public_forms = [
+        pub.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        ).decode(),
+        pub.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.PKCS1).decode(),
+        pub.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+        .decode()
+        .__add__(" alice@bank"),
+        "veil:rsa:" + b64url_encode(spki_der),
+    ]
+    for text in public_forms:
+        with pytest.raises(KeyFormatError, match="multiple of 8"):
+            parse_recipient(text)
+    (tmp_path / "id_rsa.pub").write_text(public_forms[2])
+    with pytest.raises(KeyFormatError, match="multiple of 8"):
+        load_recipients([str(tmp_path / "id_rsa.pub")])
+
+    none = serialization.NoEncryption()
+    private_files = {
+        "pkcs8.pem": odd_rsa_key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, none
+        ),
+        "traditional.pem": odd_rsa_key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, none
+        ),
+        "id_rsa": odd_rsa_key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, none
+        ),
+        "identity.txt": (
+            "VEIL-IDENTITY:rsa:"
+            + b64url_encode(
+                odd_rsa_key.private_bytes(
+                    serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, none
+                )
+            )
+            + "\n"
+        ).encode(),
+    }
+    for name, data in private_files.items():
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(KeyFormatError, match="multiple of 8"):
+            load_identities([tmp_path / name])
+    with pytest.raises(KeyFormatError, match="multiple of 8"):
+        RSARecipient(pub)
+    with pytest.raises(KeyFormatError, match="multiple of 8"):
+        RSAIdentity(odd_rsa_key)
+
+
+@pytest.mark.parametrize("bits", [3073, 3076, 4095])
+def test_odd_size_rsa_generation_is_refused(bits: int, monkeypatch) -> None:
+    """Refused before any key is generated (generation is never even attempted)."""
+    from veil.crypto import rsa_keys
+
+    def no_keygen(**_: object) -> None:
+        raise AssertionError("a key was generated before the size was checked")
+
+    monkeypatch.setattr(rsa_keys.rsa, "generate_private_key", no_keygen)
+    with pytest.raises(KeyFormatError, match="multiple of 8"):
+        rsa_keys.RSAIdentity.generate(bits)
+
+
+@pytest.mark.parametrize("bits", [1024, 2047, 2049, 3071])
+def test_rsa_generation_below_the_minimum_is_refused(bits: int) -> None:
+    from veil.crypto.keys import RSAIdentity
+
+    with pytest.raises(KeyFormatError, match="at least 3072"):
+        RSAIdentity.generate(bits)

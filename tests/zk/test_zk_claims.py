@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 
 import pytest
@@ -246,3 +247,14 @@ def test_in_memory_bundle_with_invalid_commitment(bundle: claims.ProofBundle) ->
     with pytest.raises(ProofError) as err:
         claims.verify(forged, context=b"ctx")
     assert err.value.claim == STATEMENTS[0].name
+
+
+def test_commitment_may_not_be_a_non_canonical_identity(bundle: claims.ProofBundle) -> None:
+    """Issue 13 finding 7: ``00…0080`` is the identity to libsodium 1.0.18, and was accepted
+    as a commitment although commitments must not be the identity."""
+    obj = json.loads(bundle.to_bytes())
+    name = next(iter(obj["commitments"]))
+    obj["commitments"][name] = base64.b64encode(bytes(31) + b"\x80").decode()
+    data = json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
+    with pytest.raises(FormatError, match=name):
+        claims.ProofBundle.from_bytes(data)

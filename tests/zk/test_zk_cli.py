@@ -61,10 +61,19 @@ def test_prove_range_and_verify(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     assert "commitment value: " in r.stdout
     assert not re.search(r"\b42\b", r.stdout.replace(str(out), ""))  # the secret stays secret
-    ok = veil("verify", out, "--context", "q3")
+    (tmp_path / "expect.toml").write_text(
+        '[[claim]]\ntype = "range"\nvalue = "value"\nmin = 0\nmax = 100\n'
+    )
+    ok = veil("verify", out, "--context", "q3", "--expect", tmp_path / "expect.toml")
     assert ok.returncode == 0 and ok.stdout.strip() == "ok    value in [0, 100]"
-    wrong = veil("verify", out, "--context", "q4")
+    wrong = veil("verify", out, "--context", "q4", "--expect", tmp_path / "expect.toml")
     assert wrong.returncode == 1 and wrong.stdout.startswith("FAIL  value in [0, 100]")
+    consistent = veil("verify", out, "--context", "q3", "--consistency-only")
+    assert consistent.returncode == 0, consistent.stderr
+    assert consistent.stdout.splitlines()[-1] == "ok    range   0 <= v1 <= 100"
+    wrong = veil("verify", out, "--context", "q4", "--consistency-only")
+    assert wrong.returncode == 1
+    assert wrong.stdout.splitlines()[-1].startswith("FAIL  range   0 <= v1 <= 100")
 
 
 def test_prove_range_refuses_out_of_range(tmp_path: Path) -> None:
@@ -126,3 +135,45 @@ def test_bad_claims_file(tmp_path: Path) -> None:
         tmp_path / "o.json",
     )
     assert r.returncode == 2 and "min > max" in r.stderr
+
+
+def test_verify_without_expect_prints_the_proved_statement_not_the_prover_names(
+    tmp_path: Path,
+) -> None:
+    """Issue 13 finding 6: without --expect, ``verify`` printed ``ok    <name>`` with the
+    prover's free-text name (here a lie: the bound proved is 1000000, not 100) and exited 0."""
+    (tmp_path / "claims.toml").write_text(
+        '[[claim]]\ntype = "range"\nvalue = "income"\nmin = 0\nmax = 1000000\n'
+        'name = "income <= 100 (audited)"\n'
+    )
+    (tmp_path / "secrets.toml").write_text("income = 52000\n")
+    out = tmp_path / "b.json"
+    r = veil(
+        "prove",
+        "--claims",
+        tmp_path / "claims.toml",
+        "--secrets",
+        tmp_path / "secrets.toml",
+        "--out",
+        out,
+    )
+    assert r.returncode == 0, r.stderr
+    commitment = r.stdout.split("commitment income: ")[1].split()[0]
+
+    plain = veil("verify", out)
+    assert plain.returncode == 2, plain.stdout  # consistent, but no statement was checked
+    assert "--expect" in plain.stderr and "--consistency-only" in plain.stderr
+    assert "audited" not in plain.stdout and "<= 100 " not in plain.stdout
+    assert "CONSISTENCY ONLY" in plain.stdout
+    assert "ok    range   0 <= v1 <= 1000000" in plain.stdout.splitlines()
+    assert f"v1: commitment {commitment} (label 'income', chosen by the prover)" in plain.stdout
+
+    only = veil("verify", out, "--consistency-only")
+    assert only.returncode == 0, only.stderr
+    assert only.stdout == plain.stdout
+
+    both = veil("verify", out, "--consistency-only", "--expect", tmp_path / "claims.toml")
+    assert both.returncode == 2 and "exclude each other" in both.stderr
+    honest = tmp_path / "honest.toml"
+    honest.write_text('[[claim]]\ntype = "range"\nvalue = "income"\nmin = 0\nmax = 100\n')
+    assert veil("verify", out, "--expect", honest).returncode == 1

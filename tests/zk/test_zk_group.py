@@ -113,3 +113,47 @@ def test_unvalidated_points_never_act_as_identity(vec: dict[str, str]) -> None:
         group.add(group.BASEPOINT, bad)
     with pytest.raises(EncodingError):
         group.sub(bad, group.BASEPOINT)
+
+
+# Issue 13 finding 7. None of the 29 A.2 vectors above gets past libsodium 1.0.18 (rbcl's):
+# it checks s < p and the sign of s. What it misses is bit 255: it decodes ``P | 1 << 255``
+# as ``P``, so the identity has a second encoding that ``== IDENTITY`` does not catch.
+P_LE = (2**255 - 19).to_bytes(32, "little")
+HIGH_BIT_IDENTITY = bytes(31) + b"\x80"
+
+
+def _with_bit_255(encoding: bytes) -> bytes:
+    return encoding[:31] + bytes([encoding[31] | 0x80])
+
+
+@pytest.mark.parametrize(
+    "encoding",
+    [
+        HIGH_BIT_IDENTITY,  # 0 + 2^255: libsodium 1.0.18 accepts it (the bypass)
+        P_LE,  # 0 + p: libsodium already refuses it
+        _with_bit_255(P_LE),
+        (2**256 - 1).to_bytes(32, "little"),
+    ],
+    ids=["0+2^255", "0+p", "0+p+2^255", "2^256-1"],
+)
+def test_non_canonical_identity_rejected(encoding: bytes) -> None:
+    for allow_identity in (True, False):
+        with pytest.raises(EncodingError):
+            group.decode_point(encoding, allow_identity=allow_identity)
+
+
+@pytest.mark.parametrize("k", range(16))
+def test_bit_255_set_is_rejected(k: int) -> None:
+    """``ENCODE(k·B)`` with bit 255 set is another name for ``k·B``: refused."""
+    canonical = bytes.fromhex(MULTIPLES[k])
+    assert group.decode_point(canonical) == canonical
+    with pytest.raises(EncodingError):
+        group.decode_point(_with_bit_255(canonical))
+
+
+def test_non_canonical_identity_cannot_pass_the_transcript_identity_rule() -> None:
+    """dalek's rule (no identity ``A``, ``S``, ``T₁``…) must not be bypassed by re-encoding."""
+    from veil.zk.transcript import Transcript
+
+    with pytest.raises(EncodingError):
+        Transcript(b"p").validate_and_append_point(b"A", HIGH_BIT_IDENTITY)

@@ -7,8 +7,10 @@ other users of the machine could read them.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, BinaryIO
 
@@ -25,7 +27,7 @@ from veil.crypto.keys import (
     load_recipients,
 )
 from veil.crypto.seal import MAGIC, atomic_output, open_stream, seal_stream
-from veil.errors import KeyFormatError, PassphraseError
+from veil.errors import ConfigError, KeyFormatError, PassphraseError
 
 PASSPHRASE_ENV = "VEIL_PASSPHRASE"  # noqa: S105 (a variable name, not a secret)
 
@@ -89,6 +91,15 @@ def recipient(identity_file: Annotated[Path, typer.Argument(help="identity file"
         typer.echo(str(ident.recipient()))
 
 
+@contextlib.contextmanager
+def _output_errors(output: str) -> Iterator[None]:
+    """An output path that cannot be written is a usage error, not a traceback."""
+    try:
+        yield
+    except OSError as exc:
+        raise ConfigError(f"cannot write {output}: {exc.strerror or exc}") from None
+
+
 def _input(path: str) -> BinaryIO:
     if path == "-":
         return sys.stdin.buffer
@@ -140,7 +151,7 @@ def seal(
             seal_stream(src, sys.stdout.buffer, recips, sign_with=signer)
             sys.stdout.buffer.flush()
         else:
-            with atomic_output(Path(output), durable=False) as dst:
+            with _output_errors(output), atomic_output(Path(output), durable=False) as dst:
                 seal_stream(src, dst, recips, sign_with=signer)
     finally:
         if src is not sys.stdin.buffer:
@@ -150,7 +161,12 @@ def seal(
 def open_cmd(
     input_path: Annotated[str, typer.Argument(metavar="INPUT", help="sealed file, or - for stdin")],
     output: Annotated[
-        str, typer.Option("--output", "-o", help="plaintext file, or - for stdout")
+        str,
+        typer.Option(
+            "--output",
+            "-o",
+            help="plaintext file (written only on success; no FIFO or device), or - for stdout",
+        ),
     ] = "-",
     identity: Annotated[
         list[Path] | None, typer.Option("--identity", "-i", help="identity file (repeatable)")
@@ -163,7 +179,12 @@ def open_cmd(
         typer.Option("--verify-sender", help="require a signature by this ed25519 recipient"),
     ] = None,
 ) -> None:
-    """Open a sealed file. Writes a file only if everything authenticates (else none at all)."""
+    """Open a sealed file. Writes a file only if everything authenticates (else none at all).
+
+    ``-o`` must name a regular file (or /dev/null): a FIFO or ``>(cmd)`` would receive the
+    first chunks of a truncated file, so it is refused (exit 2). Stream with ``-o -`` and a
+    pipe instead, and trust that output only if veil exits 0.
+    """
     idents: list[Identity] = _identities(identity or [])
     if passphrase:
         idents.append(ScryptIdentity(_passphrase(confirm=False)))
@@ -182,7 +203,8 @@ def open_cmd(
             opened = open_stream(src, sys.stdout.buffer, idents, verify_sender=sender)
             sys.stdout.buffer.flush()
         else:
-            opened = open_stream(src, Path(output), idents, verify_sender=sender)
+            with _output_errors(output):
+                opened = open_stream(src, Path(output), idents, verify_sender=sender)
     finally:
         if src is not sys.stdin.buffer:
             src.close()

@@ -20,8 +20,16 @@ def _oaep() -> padding.OAEP:
 
 
 def _check_rsa_size(bits: int) -> None:
+    """Refuse small moduli, and moduli whose size is not a whole number of bytes.
+
+    An OAEP ciphertext is as long as the modulus in bytes (``ceil(bits / 8)``), but
+    :meth:`RSAIdentity.unwrap` (and the format) expect ``bits / 8`` bytes: a 3073-bit key
+    would seal files that nobody can open. Every import path and key generation come here.
+    """
     if bits < MIN_RSA_BITS:
         raise KeyFormatError(f"RSA keys must have at least {MIN_RSA_BITS} bits (got {bits})")
+    if bits % 8:
+        raise KeyFormatError(f"RSA key sizes must be a multiple of 8 bits (got {bits})")
 
 
 class RSARecipient(Recipient):
@@ -67,6 +75,7 @@ class RSAIdentity(Identity):
 
     @classmethod
     def generate(cls, bits: int = 3072) -> RSAIdentity:
+        _check_rsa_size(bits)  # before spending seconds on a key that would be refused
         return cls(rsa.generate_private_key(public_exponent=65537, key_size=bits))
 
     @classmethod

@@ -3,7 +3,9 @@
 ``seal(data, recipients)`` / ``open(blob, identities)`` work on bytes; ``seal_stream`` /
 ``open_stream`` on binary streams in constant memory. ``open_stream`` to a *path* writes a
 temporary file beside the target and renames it only once everything authenticated, so a
-tampered file never leaves plaintext on disk.
+tampered file never leaves plaintext on disk. A path that is not a regular file (a FIFO,
+a device, ``/dev/fd/N`` from ``-o >(cmd)``) cannot be written that way and is refused
+(``ConfigError``): to stream, pass a stream, and trust it only once ``open_stream`` returns.
 """
 
 from __future__ import annotations
@@ -12,11 +14,12 @@ import contextlib
 import hashlib
 import io
 import os
+import stat
 import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Literal
 
 from veil.crypto.header import MAGIC, SALT_SIZE, Header, hkdf, read_header
 from veil.crypto.keys import (
@@ -29,7 +32,13 @@ from veil.crypto.keys import (
     ScryptRecipient,
 )
 from veil.crypto.stream import decrypt_stream, encrypt_stream
-from veil.errors import IntegrityError, NoIdentityError, PassphraseError, SignatureError
+from veil.errors import (
+    ConfigError,
+    IntegrityError,
+    NoIdentityError,
+    PassphraseError,
+    SignatureError,
+)
 
 __all__ = [
     "MAGIC",
@@ -154,11 +163,14 @@ def open_stream(
     """Open a sealed stream. ``dst`` is a stream, or a path written atomically on success.
 
     To a stream, each chunk is written once it authenticates; a later failure raises after
-    earlier chunks were written (treat such output as untrusted until this returns).
+    earlier chunks were written (treat such output as untrusted until this returns). A path
+    must be a regular file (or not exist yet; ``os.devnull`` is allowed): a FIFO or device
+    would receive the chunks of a truncated file before the failure, so it raises
+    ``ConfigError`` before anything is read.
     """
     _check_identities(identities)
     if isinstance(dst, str | os.PathLike):
-        with atomic_output(Path(dst), durable=False) as tmp:
+        with atomic_output(Path(dst), durable=False, special="refuse") as tmp:
             return open_stream(src, tmp, identities, verify_sender=verify_sender)
     header = read_header(src)
     if verify_sender is not None:
@@ -191,19 +203,52 @@ def open_stream(
     return Opened(size, signer)
 
 
+def _special_file(path: Path) -> os.stat_result | None:
+    """The ``stat`` of ``path`` if it exists and is not a regular file, else ``None``.
+
+    ``os.stat`` follows links, so ``/dev/fd/63`` (bash's ``>(cmd)``) is seen as the pipe it
+    is; ``Path.resolve`` would turn it into a ``pipe:[…]`` name that does not exist.
+    """
+    try:
+        st = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    return None if stat.S_ISREG(st.st_mode) else st
+
+
+def _is_devnull(st: os.stat_result) -> bool:
+    try:
+        return os.path.samestat(st, os.stat(os.devnull))
+    except OSError:
+        return False
+
+
 @contextlib.contextmanager
-def atomic_output(target: Path, *, durable: bool = True) -> Iterator[BinaryIO]:
+def atomic_output(
+    target: Path, *, durable: bool = True, special: Literal["stream", "refuse"] = "stream"
+) -> Iterator[BinaryIO]:
     """A temporary file beside ``target``, renamed over it only if the block succeeds.
 
     ``durable`` also fsyncs before the rename, so a crash cannot leave a renamed but empty
     file: state and checkpoints want it; bulk plaintext output (like cp, age, gpg) does not.
+    A target that is not a regular file (FIFO, device, ``/dev/fd/N``) cannot be renamed
+    over: with ``special="stream"`` it is written through as a stream (fine for output that
+    is not released on success only, like a sealed file); with ``special="refuse"`` it raises
+    ``ConfigError`` (``os.devnull`` excepted: it releases nothing).
     """
-    target = target.resolve()
-    if target.exists() and not target.is_file():
-        # a device or pipe (/dev/null, a FIFO): nothing to rename, write through as a stream
-        with target.open("wb") as special:
-            yield special
+    st = _special_file(target)
+    if st is not None:
+        if special == "refuse" and not _is_devnull(st):
+            raise ConfigError(
+                f"{target} is not a regular file (a FIFO, device or /dev/fd path): plaintext "
+                "goes to a path only after the whole file authenticated, which a pipe cannot "
+                "wait for; write to standard output instead (veil open … -o - | cmd) and "
+                "trust that output only if veil exits 0"
+            )
+        with target.open("wb") as out:
+            yield out
         return
+    target = target.resolve()
     fd, tmp_name = tempfile.mkstemp(
         prefix=f".{target.name}.", suffix=".veil-tmp", dir=target.parent
     )

@@ -65,6 +65,7 @@ __all__ = [
     "ProofBundle",
     "Range",
     "check",
+    "describe",
     "prove",
     "verify",
 ]
@@ -375,6 +376,35 @@ def verify(
     for i in range(len(bundle.statements)):
         _verify_one(bundle, public, bytes(context), i)
     return [c.name for c in bundle.statements]  # type: ignore[misc]
+
+
+def describe(bundle: ProofBundle) -> tuple[list[str], list[str]]:
+    """What a bundle actually proves, without the prover's free-text claim names.
+
+    Returns ``(commitment lines, statement lines)``: value ``vᵢ`` is the one committed in
+    ``Cᵢ``; each statement is its kind and public parameters over ``v₁ … vₙ``. A claim's
+    ``name`` is prose the prover chose ("income is plausible") and may say anything; only
+    these parameters are what the proofs bind, so this is what a verifier without an
+    expected statement must read.
+    """
+    index = {k: f"v{i}" for i, k in enumerate(bundle.commitments, 1)}
+    coms = [
+        f"{index[k]}: commitment {point.hex()} (label {k!r}, chosen by the prover)"
+        for k, point in bundle.commitments.items()
+    ]
+    lines = []
+    for c in bundle.statements:
+        if isinstance(c, Range):
+            lines.append(f"range   {c.min} <= {index[c.value]} <= {c.max}")
+        elif isinstance(c, Linear):
+            lhs = " + ".join(f"{a}*{index[k]}" for k, a in c.terms.items())
+            lines.append(f"linear  {lhs} == {c.equals} (mod l)")
+        elif isinstance(c, OneOf):
+            allowed = ", ".join(map(str, c.allowed))
+            lines.append(f"one_of  {index[c.value]} in {{{allowed}}} (mod l)")
+        else:
+            lines.append(f"equal   {index[c.a]} == {index[c.b]} (mod l)")
+    return coms, lines
 
 
 def check(

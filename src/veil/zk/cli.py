@@ -147,10 +147,27 @@ def verify(
     expect: Annotated[
         Path | None, typer.Option(help="Claims TOML the bundle must state exactly.")
     ] = None,
+    consistency_only: Annotated[
+        bool,
+        typer.Option(
+            "--consistency-only",
+            help="Without --expect: exit 0 if the proofs are consistent with the statement "
+            "they carry, whatever it is.",
+        ),
+    ] = False,
 ) -> None:
-    """Verify every claim; exit 0 only when all verify (one line per claim)."""
+    """Verify every claim. Exit 0 needs --expect (or, knowingly, --consistency-only).
+
+    With ``--expect`` the bundle must state exactly the claims of that file, and one line
+    per claim is printed under the verifier's own names. Without it, only internal
+    consistency can be checked: the statement is whatever the prover put in the bundle, so
+    it is printed as its public parameters (never the prover's claim names), and the exit
+    status is 2 unless ``--consistency-only`` says that is all the caller wants.
+    """
     from veil.zk import claims
 
+    if expect is not None and consistency_only:
+        raise ConfigError("--expect and --consistency-only exclude each other")
     try:
         data = file.read_bytes()
     except OSError as exc:
@@ -161,7 +178,25 @@ def verify(
         raise FormatError(f"{file}: {exc}") from None
     expected = load_claims(expect)[0] if expect is not None else None
     results = claims.check(bundle, context=context.encode(), expected=expected)
-    for r in results:
-        typer.echo(f"ok    {r.name}" if r.ok else f"FAIL  {r.name}: {r.error}")
-    if not all(r.ok for r in results):
+    ok = all(r.ok for r in results)
+    if expected is not None:
+        for r in results:
+            typer.echo(f"ok    {r.name}" if r.ok else f"FAIL  {r.name}: {r.error}")
+        if not ok:
+            raise typer.Exit(1)
+        return
+    commitments, statements = claims.describe(bundle)
+    typer.echo("CONSISTENCY ONLY (no --expect): the statement below is the prover's choice;")
+    typer.echo("claim names in the bundle are not shown and were not checked.")
+    for line in commitments:
+        typer.echo(f"      {line}")
+    for r, line in zip(results, statements, strict=True):
+        typer.echo(f"ok    {line}" if r.ok else f"FAIL  {line}: proof does not verify")
+    if not ok:
         raise typer.Exit(1)
+    if not consistency_only:
+        raise ConfigError(
+            "the proofs are consistent, but nothing says this is the statement you need: "
+            "pass --expect CLAIMS.toml (exit 0 only if the bundle states exactly those "
+            "claims), or --consistency-only to accept the statement printed above"
+        )

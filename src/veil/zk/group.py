@@ -7,9 +7,14 @@ every ``crypto_core_ristretto255_*`` / ``crypto_scalarmult_ristretto255*`` funct
 Representation
 --------------
 * A **point** is its canonical 32-byte encoding (RFC 9496 §4.3.2). Every point that
-  enters from outside goes through :func:`decode_point`, which calls libsodium's
-  ``crypto_core_ristretto255_is_valid_point`` (RFC 9496 §4.3.1 DECODE) and raises
-  :class:`~veil.errors.EncodingError` otherwise. As a second line, :func:`mul`,
+  enters from outside goes through :func:`decode_point`, which accepts only the canonical
+  encoding of a valid element and raises :class:`~veil.errors.EncodingError` otherwise.
+  libsodium's ``crypto_core_ristretto255_is_valid_point`` (RFC 9496 §4.3.1 DECODE) is not
+  enough on its own: the libsodium 1.0.18 that ``rbcl`` bundles ignores bit 255, so
+  ``P`` with that bit set decodes as ``P`` (and ``00…0080`` is the identity under another
+  name, which an ``== IDENTITY`` check would miss). So :func:`decode_point` also rejects
+  ``s ≥ p`` (which covers bit 255) and odd ("negative") ``s``, and then re-encodes the
+  decoded element and compares bytes in constant time. As a second line, :func:`mul`,
   :func:`add` and :func:`sub` check libsodium's return codes, so a point that skipped
   decoding (an object built in memory) raises ``EncodingError`` instead of silently
   acting as the identity.
@@ -31,6 +36,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import hashlib
+import hmac
 import os
 import sys
 from collections.abc import Iterator, Sequence
@@ -64,6 +70,8 @@ __all__ = [
 
 #: ℓ, the prime order of ristretto255 (RFC 9496 §4.1)
 ORDER = 2**252 + 27742317777372353535851937790883648493
+#: p = 2²⁵⁵ − 19: a canonical encoding is a field element ``s < p`` (RFC 9496 §4.3.1)
+FIELD_P = 2**255 - 19
 #: encoding of the identity element
 IDENTITY = bytes(32)
 #: encoding of the standard generator B (RFC 9496 §4.4)
@@ -138,14 +146,32 @@ def scalar_from_uniform(data: bytes) -> int:
     return int.from_bytes(data, "little") % ORDER
 
 
+def _is_canonical_point(data: bytes) -> bool:
+    """Whether ``data`` is the canonical encoding of a ristretto255 element (RFC 9496 §4.3.1).
+
+    The range checks are on public bytes (no secret involved). libsodium does the curve
+    work: it validates, then ``data + identity`` re-encodes the decoded element, which must
+    give back the same bytes, so no other non-canonical form libsodium might accept passes.
+    """
+    s = int.from_bytes(data, "little")
+    if s >= FIELD_P or s & 1:  # non-canonical field element (incl. bit 255 set), or negative
+        return False
+    if not rbcl.crypto_core_ristretto255_is_valid_point(data):
+        return False
+    again = _POINT()
+    if _sodium.crypto_core_ristretto255_add(again, data, IDENTITY):  # not counted: no group op
+        return False
+    return hmac.compare_digest(again.raw, data)
+
+
 def decode_point(data: bytes, *, allow_identity: bool = True) -> bytes:
-    """Validate a 32-byte encoding (RFC 9496 §4.3.1) and return it as ``bytes``."""
+    """Validate a 32-byte encoding (RFC 9496 §4.3.1, canonical only) and return ``bytes``."""
     if not isinstance(data, bytes | bytearray) or len(data) != 32:
         raise EncodingError("a ristretto255 point is exactly 32 bytes")
     data = bytes(data)
-    if not rbcl.crypto_core_ristretto255_is_valid_point(data):
-        raise EncodingError("invalid ristretto255 point encoding")
-    if not allow_identity and data == IDENTITY:
+    if not _is_canonical_point(data):
+        raise EncodingError("invalid or non-canonical ristretto255 point encoding")
+    if not allow_identity and hmac.compare_digest(data, IDENTITY):
         raise EncodingError("the identity is not allowed here")
     return data
 
@@ -165,8 +191,8 @@ def hash_to_point(label: bytes) -> bytes:
 def _require_valid(p: bytes) -> None:
     if not isinstance(p, bytes) or len(p) != 32:
         raise EncodingError("a ristretto255 point is exactly 32 bytes")
-    if not rbcl.crypto_core_ristretto255_is_valid_point(p):
-        raise EncodingError("invalid ristretto255 point encoding")
+    if not _is_canonical_point(p):
+        raise EncodingError("invalid or non-canonical ristretto255 point encoding")
 
 
 def mul(s: int, p: bytes) -> bytes:
