@@ -47,7 +47,7 @@ def _run(out: Path, *extra: str) -> None:
 
 def _checkpoint(out: Path):
     ids = load_identities([out / "keys" / "consortium.identity"])
-    return SealedCheckpointer(out / "checkpoint.sealed", [], ids).load()
+    return SealedCheckpointer(out / "checkpoint.sealed", [], ids).peek()
 
 
 def _audit(out: Path):

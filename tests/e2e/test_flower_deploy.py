@@ -224,7 +224,8 @@ def test_superlink_and_supernodes_two_rounds_damaged_node_left_out(tmp_path):
     # the sealed checkpoint of the last round opens with the consortium's key only
     from veil.fl.checkpoint import SealedCheckpointer
 
-    state = SealedCheckpointer(tmp_path / "out" / "checkpoint.sealed", [], [owner]).load()
+    # (unsigned: a write-only export, its key off the server; read, never resumed from)
+    state = SealedCheckpointer(tmp_path / "out" / "checkpoint.sealed", [], [owner]).peek()
     assert state.round == 2 and state.history == report["rounds"]
     # nothing was left running
     for p, _ in procs.procs:

@@ -93,7 +93,8 @@ def test_resume_equals_uninterrupted(tmp_path, strategy):
     cfg = RunConfig(rounds=4, seed=3, train=TrainConfig(lr=0.05), lr_decay=0.9)
     full = run_federated(SPEC, clients, strategy(), cfg, evaluate=ev)
 
-    ck = SealedCheckpointer(tmp_path / "ck.sealed", [ident.recipient()], [ident])
+    signer = veil.generate_identity("ed25519")
+    ck = SealedCheckpointer(tmp_path / "ck.sealed", [ident.recipient()], [ident], signer=signer)
     run_federated(
         SPEC,
         clients,
@@ -114,7 +115,8 @@ def test_resume_equals_uninterrupted(tmp_path, strategy):
 def test_corrupted_checkpoint_is_refused_and_left_alone(tmp_path):
     ident = veil.generate_identity("x25519")
     path = tmp_path / "ck.sealed"
-    ck = SealedCheckpointer(path, [ident.recipient()], [ident])
+    signer = veil.generate_identity("ed25519")
+    ck = SealedCheckpointer(path, [ident.recipient()], [ident], signer=signer)
     clients = _shards()
     run_federated(
         SPEC, clients, FedAvg(), RunConfig(rounds=1), evaluate=_ev(clients), checkpointer=ck
@@ -135,7 +137,7 @@ def test_corrupted_checkpoint_is_refused_and_left_alone(tmp_path):
     assert path.read_bytes() == bytes(blob)
     other = veil.generate_identity("x25519")
     with pytest.raises(CheckpointError, match="no identity"):
-        SealedCheckpointer(path, [], [other]).load()
+        SealedCheckpointer(path, [], [other], signer=signer).load()
 
 
 def test_checkpoint_bytes_validation():
@@ -168,3 +170,47 @@ def test_cnn_learns_digits_federated():
         spec, clients, FedAvg(), cfg, evaluate=lambda v: evaluate(spec, v, x[1200:], y[1200:])
     )
     assert res.rounds[-1]["metrics"]["accuracy"] > 0.85
+
+
+def _saved_checkpoint(tmp_path, **kw):
+    ident, signer = veil.generate_identity("x25519"), veil.generate_identity("ed25519")
+    ck = SealedCheckpointer(
+        tmp_path / "ck.sealed", [ident.recipient()], [ident], signer=signer, **kw
+    )
+    ck.save(RunState(1, np.ones(4, np.float32), {}, [{"round": 1}]))
+    return ck, ident, signer
+
+
+def test_checkpoint_of_another_run_or_signer_is_refused(tmp_path):
+    """Signed by the run's key and bound to its run/task id: nothing else is taken up."""
+    ck, ident, signer = _saved_checkpoint(tmp_path, run="task:aa")
+    assert ck.load().round == 1
+    same_key_other_task = SealedCheckpointer(ck.path, [], [ident], signer=signer, run="task:bb")
+    with pytest.raises(CheckpointError, match="another run or task"):
+        same_key_other_task.load()
+    other_key = veil.generate_identity("ed25519")
+    with pytest.raises(CheckpointError, match="not signed by this run's key"):
+        SealedCheckpointer(ck.path, [], [ident], signer=other_key, run="task:aa").load()
+    with pytest.raises(CheckpointError, match="no sender key"):
+        SealedCheckpointer(ck.path, [], [ident], run="task:aa").load()
+    with pytest.raises(CheckpointError, match="older checkpoint was put back"):
+        SealedCheckpointer(ck.path, [], [ident], signer=signer, run="task:aa", min_round=2).load()
+    ck.path.unlink()
+    with pytest.raises(CheckpointError, match="missing"):
+        SealedCheckpointer(ck.path, [], [ident], signer=signer, run="task:aa", min_round=1).load()
+
+
+def test_old_unsigned_checkpoint_is_refused_with_a_clear_message(tmp_path):
+    """A checkpoint of an older veil (format /1, sealed but unsigned) is not taken up."""
+    ident, signer = veil.generate_identity("x25519"), veil.generate_identity("ed25519")
+    old = to_bytes(RunState(1, np.ones(4, np.float32), {}, [{}])).replace(
+        b"veil-fl-checkpoint/2", b"veil-fl-checkpoint/1"
+    )
+    path = tmp_path / "ck.sealed"
+    path.write_bytes(veil.seal(old, [ident.recipient()]))
+    ck = SealedCheckpointer(path, [], [ident], signer=signer)
+    with pytest.raises(CheckpointError, match="not signed"):
+        ck.load()
+    path.write_bytes(veil.seal(old, [ident.recipient()], sign_with=signer))
+    with pytest.raises(CheckpointError, match="older veil"):  # even if it were signed
+        ck.load()

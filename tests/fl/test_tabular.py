@@ -145,3 +145,27 @@ def test_train_with_record_dp_cli_reports_the_guarantee(tmp_path):
     # without --record-dp the DP flags are refused, not silently ignored
     bad = CliRunner().invoke(app, [*args[:-5], "--target-epsilon", "4"])
     assert bad.exit_code != 0 and "--record-dp" in bad.output
+
+
+def test_train_resume_refuses_a_checkpoint_the_run_did_not_sign(tmp_path):
+    """``veil train --identity``: the checkpoint is signed with the run's own key
+    (``out/keys/checkpoint-signing.identity``); one sealed by anyone else is refused."""
+    import veil
+    from veil.crypto.keys import identity_file_text
+    from veil.errors import CheckpointError
+
+    f = _wine_table()
+    f.to_parquet(tmp_path / "wine.parquet")
+    ident = veil.generate_identity("x25519")
+    (tmp_path / "me.identity").write_text(identity_file_text(ident))
+    kw = dict(clients=2, out=tmp_path / "out", identity=tmp_path / "me.identity")
+    train_table(tmp_path / "wine.parquet", "cultivar", rounds=2, **kw)
+    rep = train_table(tmp_path / "wine.parquet", "cultivar", rounds=3, resume=True, **kw)
+    assert [r["round"] for r in rep["rounds"]] == [1, 2, 3]
+    ck = tmp_path / "out" / "checkpoint.sealed"
+    data = veil.open(ck.read_bytes(), [ident])  # the attacker re-seals it, unsigned
+    ck.write_bytes(veil.seal(data, [ident.recipient()]))
+    before = ck.read_bytes()
+    with pytest.raises(CheckpointError, match="not signed by this run's key"):
+        train_table(tmp_path / "wine.parquet", "cultivar", rounds=4, resume=True, **kw)
+    assert ck.read_bytes() == before

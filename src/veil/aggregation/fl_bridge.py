@@ -16,6 +16,7 @@ Leader).
 from __future__ import annotations
 
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,14 +37,16 @@ from veil.aggregation.process import HelperProcess
 from veil.aggregation.report import Report
 from veil.aggregation.round_audit import open_log, round_fields, vec_hash
 from veil.aggregation.store import SqliteStore
-from veil.aggregation.task_state import TASK_STATE, TaskKeys, task_keys
+from veil.aggregation.task_state import TASK_STATE, StateKeys, TaskKeys, task_keys
 from veil.aggregation.transport import HttpHelper
 from veil.aggregation.vdafs import TaskVdafs
 from veil.audit import AuditLog, AuditRecord, load_keys, verify_log
 from veil.errors import (
+    CheckpointError,
     ConfigError,
     IntegrityError,
     ProtocolError,
+    VeilError,
 )
 from veil.faults import failpoint
 
@@ -123,25 +126,31 @@ class SecureAggregation:
         opts: SecureOptions,
         audit_path: Path | None = None,
         *,
-        keyring: tuple[list, list] | None = None,
+        keyring: StateKeys | None = None,
         resume: bool = False,
         first_round: int = 1,
+        task_id: bytes | None = None,
     ) -> SecureAggregation:
         """Keys for the Leader, the Helper and every client; consortium.toml; the Helper
         process on a free loopback port; the audit log at ``audit_path`` (if given), its
         records signed by the Leader and countersigned by the Helper process.
 
-        ``keyring`` = (recipients, identities) the task state is sealed to and opened with;
-        with ``resume`` an existing ``task.sealed`` is taken up again (docs/protocol.md §7).
+        ``keyring``: who the task state is sealed to, opened with and signed by; with
+        ``resume`` an existing ``task.sealed`` signed by its key is taken up again
+        (docs/protocol.md §7). ``task_id`` fixes a new task's id (and is checked against a
+        resumed one), so that the checkpoint can be bound to the task before it starts.
         """
         folder = Path(folder)
         if opts.malicious > len(client_names):
             raise ConfigError("--malicious cannot exceed the number of clients")
         keys = task_keys(folder, client_names, dimension, keyring, resume)
+        if keys is not None and task_id is not None and keys.cfg.task_id != task_id:
+            raise CheckpointError("the task state changed while this run was starting")
         if keys is None:
-            keys = TaskKeys.generate(client_names, dimension, opts, opts.resolve_noise(rounds))
+            z = opts.resolve_noise(rounds)
+            keys = TaskKeys.generate(client_names, dimension, opts, z, task_id=task_id)
             if keyring is not None:
-                keys.save(folder / TASK_STATE, keyring[0])
+                keys.save(folder / TASK_STATE, keyring)
         cfg = keys.cfg
         helper = HelperProcess(folder, cfg, keys.helper_hpke, _port(cfg), signing=keys.helper_sig)
         helper.start()
@@ -357,13 +366,48 @@ class LazySecureAggregation:
         opts: SecureOptions,
         audit_path: Path | None = None,
         *,
-        keyring: tuple[list, list] | None = None,
+        keyring: StateKeys | None = None,
         resume: bool = False,
     ) -> None:
         self.folder, self.names, self.rounds, self.opts = Path(folder), client_names, rounds, opts
         self.audit_path, self.keyring, self.resume = audit_path, keyring, resume
         self.inner: SecureAggregation | None = None
         self._done: tuple[ConsortiumConfig, PrivacyLedger] | None = None
+        self._resumed: TaskKeys | None = None
+        self._task_id: bytes | None = None
+
+    def task_id(self) -> bytes:
+        """The task's id before its first round: the signed task state's on resume, else a
+        fresh one the task will be created with (the checkpoint is bound to it)."""
+        if self._task_id is None:
+            resumed = self._resumed_task()
+            self._task_id = os.urandom(32) if resumed is None else resumed.cfg.task_id
+        return self._task_id
+
+    def audited_round(self) -> int:
+        """The last round this task's audit log holds (0 if none, or if it is not this
+        task's): signed by the Leader and countersigned by the Helper, it pins how far the
+        run got, so an older checkpoint put back is noticed (rollback)."""
+        resumed = self._resumed_task()
+        if resumed is None or self.audit_path is None or not Path(self.audit_path).exists():
+            return 0
+        cfg = resumed.cfg
+        if cfg.helper_signing is None:
+            return 0
+        try:
+            records = verify_log(self.audit_path, cfg.leader_signing, cfg.helper_signing)
+        except VeilError:
+            return 0  # another task's or a damaged log: open_log moves it aside as before
+        return max((r.round for r in records if r.task == cfg.task_id.hex()), default=0)
+
+    def _resumed_task(self) -> TaskKeys | None:
+        """The signed task state an earlier process left (resume), verified once."""
+        path = self.folder / TASK_STATE
+        if not (self.resume and self.keyring is not None and path.exists()):
+            return None
+        if self._resumed is None:
+            self._resumed = TaskKeys.load(path, self.keyring)
+        return self._resumed
 
     def round(self, rnd: int, global_vec: np.ndarray, updates: list[tuple[str, object]]):
         if self.inner is None:
@@ -377,6 +421,7 @@ class LazySecureAggregation:
                 keyring=self.keyring,
                 resume=self.resume,
                 first_round=rnd,
+                task_id=self.task_id(),
             )
         return self.inner.round(rnd, global_vec, updates)
 
@@ -416,11 +461,10 @@ class LazySecureAggregation:
     def _finished(self) -> tuple[ConsortiumConfig, PrivacyLedger] | None:
         """A resumed run with no round left to run: its task and ε, read back from the
         sealed task state and the Leader's store (no Helper is started for that)."""
-        path = self.folder / TASK_STATE
-        if not (self.resume and self.keyring is not None and path.exists()):
+        keys = self._resumed_task()
+        if keys is None:
             return None
         if self._done is None:
-            keys = TaskKeys.load(path, self.keyring[1])
             dp = keys.cfg.dp
             ledger = PrivacyLedger(dp.noise_multiplier, 1.0, dp.delta, self.opts.accounting)
             store = SqliteStore(self.folder / "leader.sqlite", keys.leader_hpke)

@@ -1,30 +1,61 @@
 """The sealed task state (``aggregation/task.sealed``): what a restarted Leader needs to take
 its verified-aggregation task up again — the task id, configuration and every key the
-one-machine deployment holds (docs/protocol.md §7.1)."""
+one-machine deployment holds (docs/protocol.md §7.1).
+
+It is sealed to the consortium's key *and signed* with the run's Ed25519 key
+(:class:`StateKeys`): sealing says who can read it, not who wrote it, and a task state anyone
+could seal to the public recipient would hand a resumed Leader their keys and noise setting.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import tomllib
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from veil.aggregation.config import ConsortiumConfig, DpConfig
 from veil.aggregation.process import free_port
 from veil.crypto.hpke_keys import X25519Identity
-from veil.crypto.keys import parse_identities
+from veil.crypto.keys import Identity, Recipient, parse_identities
 from veil.crypto.seal import atomic_write, seal
 from veil.crypto.seal import open as open_sealed
-from veil.crypto.signing import Ed25519Identity
-from veil.errors import CheckpointError, ConfigError, IntegrityError, NoIdentityError, VeilError
+from veil.crypto.signing import Ed25519Identity, Ed25519PublicKey
+from veil.errors import (
+    CheckpointError,
+    ConfigError,
+    IntegrityError,
+    NoIdentityError,
+    SignatureError,
+    VeilError,
+)
 
 if TYPE_CHECKING:
     from veil.aggregation.fl_bridge import SecureOptions
 
 TASK_STATE = "task.sealed"
-_TASK_FORMAT = "veil-task-state/1"
+_TASK_FORMAT = "veil-task-state/2"  # /1 was sealed but unsigned: refused
+
+
+@dataclass(frozen=True)
+class StateKeys:
+    """Who a run's state files are sealed to, opened with and signed by (the consortium).
+
+    ``signer`` is the run's Ed25519 key, kept beside the consortium's identity
+    (``keys/consortium-signing.identity``): a state file is taken up only if it carries
+    that key's signature.
+    """
+
+    recipients: Sequence[Recipient]
+    identities: Sequence[Identity]
+    signer: Ed25519Identity = field(repr=False)
+
+    @property
+    def sender(self) -> Ed25519PublicKey:
+        return self.signer.recipient()
 
 
 @dataclass
@@ -45,13 +76,18 @@ class TaskKeys:
 
     @classmethod
     def generate(
-        cls, client_names: list[str], dimension: int, opts: SecureOptions, z: float
+        cls,
+        client_names: list[str],
+        dimension: int,
+        opts: SecureOptions,
+        z: float,
+        task_id: bytes | None = None,
     ) -> TaskKeys:
         leader_hpke, helper_hpke = X25519Identity.generate(), X25519Identity.generate()
         leader_sig, helper_sig = Ed25519Identity.generate(), Ed25519Identity.generate()
         clients = {n: Ed25519Identity.generate() for n in client_names}
         cfg = ConsortiumConfig(
-            task_id=os.urandom(32),
+            task_id=os.urandom(32) if task_id is None else task_id,
             dimension=dimension,
             clip_norm=opts.clip_norm,
             max_weight=opts.max_weight,
@@ -77,6 +113,7 @@ class TaskKeys:
         return json.dumps(
             {
                 "format": _TASK_FORMAT,
+                "task": self.cfg.task_id.hex(),
                 "config": self.cfg.to_toml(),
                 **{k: v.to_string() for k, v in keys.items()},
                 "clients": {n: k.to_string() for n, k in self.clients.items()},
@@ -89,8 +126,10 @@ class TaskKeys:
         try:
             d = json.loads(data)
             if d.pop("format") != _TASK_FORMAT:
-                raise ValueError("not a veil task state")
+                raise ValueError("not a veil task state of this version")
             cfg = ConsortiumConfig.from_dict(tomllib.loads(d["config"]))
+            if d["task"] != cfg.task_id.hex():
+                raise ValueError("its task id and its configuration's differ")
             one = {k: parse_identities(d[k])[0] for k in
                    ("leader", "helper", "leader_signing", "helper_signing")}  # fmt: skip
             clients = {str(n): parse_identities(t)[0] for n, t in d["clients"].items()}
@@ -114,20 +153,36 @@ class TaskKeys:
         if set(self.clients) != set(c.clients) or any(a != b for a, b in pairs):
             raise CheckpointError("the task state's keys do not match its configuration")
 
-    def save(self, path: Path, recipients: list) -> None:
+    def save(self, path: Path, ring: StateKeys) -> None:
+        """Seal to ``ring``'s recipients, signed with its key; written atomically."""
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(path, seal(self.to_bytes(), recipients))
+        atomic_write(path, seal(self.to_bytes(), ring.recipients, sign_with=ring.signer))
 
     @classmethod
-    def load(cls, path: Path, identities: list) -> TaskKeys:
+    def load(cls, path: Path, ring: StateKeys, task_id: bytes | None = None) -> TaskKeys:
+        """The task state at ``path`` if it is signed by ``ring``'s key (and, if given, of
+        task ``task_id``); else CheckpointError, the file left as is."""
         try:
-            return cls.from_bytes(open_sealed(Path(path).read_bytes(), identities))
+            data = open_sealed(Path(path).read_bytes(), ring.identities, verify_sender=ring.sender)
+        except SignatureError as exc:
+            raise CheckpointError(
+                f"{path} is not signed by this run's key ({exc}): a substituted task state, or "
+                "one written before task states were signed; it was left as is"
+            ) from None
         except (IntegrityError, NoIdentityError) as exc:
             raise CheckpointError(f"{path} does not open: {exc}") from None
+        keys = cls.from_bytes(data)
+        if task_id is not None and keys.cfg.task_id != task_id:
+            raise CheckpointError(f"{path} is the state of another task; it was left as is")
+        return keys
 
 
 def task_keys(
-    folder: Path, client_names: list[str], dimension: int, keyring: tuple | None, resume: bool
+    folder: Path,
+    client_names: list[str],
+    dimension: int,
+    keyring: StateKeys | None,
+    resume: bool,
 ) -> TaskKeys | None:
     """The task an earlier process left in ``folder`` (resume), or None for a new task."""
     path = Path(folder) / TASK_STATE
@@ -135,7 +190,7 @@ def task_keys(
         return None
     if keyring is None:
         raise ConfigError("--resume of verified aggregation needs the consortium's identity")
-    keys = TaskKeys.load(path, keyring[1])
+    keys = TaskKeys.load(path, keyring)
     if keys.cfg.dimension != dimension or set(keys.clients) != set(client_names):
         raise CheckpointError("the task state is for another model size or other clients")
     # the old Helper process stopped with the Leader that ran it; the new one gets a free port

@@ -154,6 +154,8 @@ def _split(train_df, target: str, partition_by, partition: str, clients: int, se
 
 
 def _checkpointer(out: Path, identity: Path | None, resume: bool):
+    """The checkpoint sealed to ``identity`` and signed with the run's own Ed25519 key
+    (``out/keys/checkpoint-signing.identity``, made on a new run, required on --resume)."""
     if identity is None:
         if resume:
             raise ConfigError("--resume needs --identity (the key the checkpoint is sealed to)")
@@ -162,4 +164,34 @@ def _checkpointer(out: Path, identity: Path | None, resume: bool):
     from veil.fl.checkpoint import SealedCheckpointer
 
     ids = load_identities([identity])
-    return SealedCheckpointer(out / "checkpoint.sealed", [ids[0].recipient()], ids)
+    return SealedCheckpointer(
+        out / "checkpoint.sealed", [ids[0].recipient()], ids, signer=_signer(out, resume)
+    )
+
+
+def _signer(out: Path, resume: bool):
+    """The run's checkpoint-signing key: kept in ``out/keys`` (0700, file 0600)."""
+    import os
+
+    import veil
+    from veil.crypto.keys import Ed25519Identity, identity_file_text, load_identities
+    from veil.errors import CheckpointError, KeyFormatError
+
+    path = Path(out) / "keys" / "checkpoint-signing.identity"
+    if path.exists():
+        ident = load_identities([path])[0]
+        if not isinstance(ident, Ed25519Identity):
+            raise KeyFormatError(f"{path} is not an ed25519 identity")
+        return ident
+    if resume and (Path(out) / "checkpoint.sealed").exists():
+        raise CheckpointError(
+            f"{path} is missing: the checkpoint cannot be authenticated (a run of an older "
+            "veil, whose checkpoints were unsigned); start a new run"
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.chmod(0o700)
+    ident = veil.generate_identity("ed25519")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(identity_file_text(ident))
+    return ident

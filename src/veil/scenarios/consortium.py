@@ -144,13 +144,14 @@ def run(
 
 def _secure_step(spec, secure, out: Path, admitted, n_rounds: int, con, owner, resume: bool):
     """Verified aggregation (veil.aggregation): None unless ``--secure``. Its task state is
-    sealed to ``owner`` (the consortium's key, as the checkpoint is), so ``--resume`` takes
-    the same task up again."""
+    sealed to ``owner`` (the consortium's key, as the checkpoint is) and signed with the
+    consortium's signing key, so ``--resume`` takes the same task up again — and only it."""
     if secure is None:
         return None
     from dataclasses import replace
 
     from veil.aggregation.fl_bridge import LazySecureAggregation
+    from veil.aggregation.task_state import StateKeys
 
     # the sample-count weight is range-checked up to the row bound the admission claim proved
     secure = replace(secure, max_weight=spec.policy.rows_max)
@@ -164,7 +165,7 @@ def _secure_step(spec, secure, out: Path, admitted, n_rounds: int, con, owner, r
         n_rounds,
         secure,
         out / "audit.log",
-        keyring=([owner.recipient()], [owner]),
+        keyring=StateKeys([owner.recipient()], [owner], _signer(out / "keys")),
         resume=resume,
     )
 
@@ -214,7 +215,9 @@ def _train_step(
     spec, admitted, ds, test_df, out, ids, n_rounds, seed, strategy, resume, con, secure=None,
     record_dp=None,
 ):  # fmt: skip
-    """Federated training of the admitted institutions, sealed checkpoint every round."""
+    """Federated training of the admitted institutions, sealed checkpoint every round,
+    signed with the consortium's signing key and bound to the run: the verified-aggregation
+    task's id with ``--secure`` (and, by its audit log, to the last audited round)."""
     from veil.fl.checkpoint import SealedCheckpointer
     from veil.fl.pipeline import federate
     from veil.fl.preprocess import infer_schema
@@ -232,8 +235,18 @@ def _train_step(
     cfg = RunConfig(
         rounds=n_rounds, seed=seed, train=spec.train, lr_decay=spec.lr_decay, record_dp=record_dp
     )
+    run_id, min_round = "", 0
+    if secure is not None:
+        run_id = "task:" + secure.task_id().hex()
+        # the audit log may be one round ahead (a crash between its record and the checkpoint)
+        min_round = max(secure.audited_round() - 1, 0) if resume else 0
     ckpt = SealedCheckpointer(
-        out / "checkpoint.sealed", [ids["consortium"].recipient()], [ids["consortium"]]
+        out / "checkpoint.sealed",
+        [ids["consortium"].recipient()],
+        [ids["consortium"]],
+        signer=_signer(out / "keys"),
+        run=run_id,
+        min_round=min_round,
     )
     with Progress(con, n_rounds) as on_round:
         res = federate(
@@ -324,23 +337,42 @@ def _seal_step(spec: ScenarioSpec, out: Path, part: str, seed: int, ids: dict, r
     return ds, test_df, enc
 
 
+SIGNING = "consortium-signing"  # the consortium's Ed25519 key: it signs the run's state files
+
+
 def _keys(folder: Path, names: list[str], *, reuse: bool) -> dict:
+    """An X25519 identity per name (kept on --resume); with ``consortium``, also the
+    consortium's Ed25519 signing identity (:data:`SIGNING`, not in the returned dict)."""
     import veil
     from veil.crypto.keys import identity_file_text, load_identities
 
     folder.mkdir(parents=True, exist_ok=True)
+    folder.chmod(0o700)  # whoever may replace a key here may sign the run's state
     out = {}
-    for n in names:
+    kinds = [(n, "x25519") for n in names]
+    for n, kind in kinds + ([(SIGNING, "ed25519")] if "consortium" in names else []):
         path = folder / f"{n}.identity"
         if reuse and path.exists():
-            out[n] = load_identities([path])[0]
-            continue
-        ident = veil.generate_identity("x25519")
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(identity_file_text(ident))
-        out[n] = ident
+            ident = load_identities([path])[0]
+        else:
+            ident = veil.generate_identity(kind)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(identity_file_text(ident))
+        if n != SIGNING:
+            out[n] = ident
     return out
+
+
+def _signer(folder: Path):
+    """The consortium's signing key that :func:`_keys` left in ``folder``."""
+    from veil.crypto.keys import Ed25519Identity, load_identities
+    from veil.errors import KeyFormatError
+
+    ident = load_identities([folder / f"{SIGNING}.identity"])[0]
+    if not isinstance(ident, Ed25519Identity):
+        raise KeyFormatError(f"{folder / SIGNING}.identity is not an ed25519 identity")
+    return ident
 
 
 def _seal_shards(folder: Path, names, frame, shards, ids, *, reuse: bool) -> dict:
