@@ -144,7 +144,7 @@ def test_countersign_endpoint_is_authenticated_and_typed(setup) -> None:
     path = f"/v1/tasks/{c.cfg.task_id.hex()}/countersign"
 
     def post(body: bytes, key=c.leader_signing):
-        return client.post(path, content=body, headers={"authorization": auth_header(key, "POST", path, body)})  # fmt: skip
+        return client.post(path, content=body, headers={"authorization": auth_header(key, "POST", path, body, audience=c.audience)})  # fmt: skip
 
     good = _record(c, res).to_line().encode()
     assert client.post(path, content=good).status_code == 401

@@ -27,7 +27,8 @@ from veil.aggregation.messages import (
 from veil.aggregation.process import HelperProcess, free_port
 from veil.aggregation.report import ReportMetadata, seal_share, verify_key_info
 from veil.aggregation.testing import make_consortium
-from veil.aggregation.transport import HttpHelper, auth_header
+from veil.aggregation.transport import HttpHelper, auth_header, token_audience
+from veil.crypto.hpke_keys import X25519Identity
 from veil.crypto.signing import Ed25519Identity
 
 pytestmark = pytest.mark.e2e
@@ -76,7 +77,7 @@ def _path(con, op: str, task: bytes | None = None) -> str:
 def _post(client, con, op: str, body: bytes, *, auth: str | None = None, path: str | None = None):
     path = path or _path(con, op)
     if auth is None:
-        auth = auth_header(con.leader_signing, "POST", path, body)
+        auth = auth_header(con.leader_signing, "POST", path, body, audience=con.audience)
     headers = {"authorization": auth.encode("latin-1")} if auth else {}
     return client.post(path, content=body, headers=headers)
 
@@ -110,7 +111,13 @@ def _verify_body(con, rnd: int, items: list[VerifyItem], vk: bytes | None = None
 def _honest_batch(env, rnd: int) -> VerifyRequest:
     """The Leader's real verify request of round ``rnd`` (the round is left uncollected)."""
     con, _, _ = env
-    http = HttpHelper(con.cfg.helper_endpoint, con.cfg.task_id, con.leader_signing, attempts=1)
+    http = HttpHelper(
+        con.cfg.helper_endpoint,
+        con.cfg.task_id,
+        con.leader_signing,
+        helper=con.cfg.helper_hpke,
+        attempts=1,
+    )
     rec = Recorder(http, collect=False)
     with pytest.raises(_Abort):
         VerifiedAggregator(con.cfg, con.leader_hpke, rec).aggregate_round(rnd, _reports(con, rnd))
@@ -123,19 +130,45 @@ def test_unauthenticated_requests_are_401(env):
     body = b'{"task": "00"}'
     path = _path(con, "verify")
     now = int(time.time())
-    good_sig = auth_header(con.leader_signing, "POST", path, body).split(".", 1)[1]
+    good_sig = auth_header(con.leader_signing, "POST", path, body, audience=con.audience).split(
+        ".", 1
+    )[1]
     tokens = {
         "no token": "",
         "other scheme": f"Bearer {now}.{good_sig}",
         "non-ASCII scheme": f"Veil-Ed25519\u00e9 {now}.{good_sig}",
-        "bad signature (other key)": auth_header(Ed25519Identity.generate(), "POST", path, body),
+        "bad signature (other key)": auth_header(
+            Ed25519Identity.generate(), "POST", path, body, audience=con.audience
+        ),
         "signature not base64": f"Veil-Ed25519 {now}.!!!!",
         "signature truncated": f"Veil-Ed25519 {now}.{good_sig[:40]}",
-        "expired": auth_header(con.leader_signing, "POST", path, body, ts=now - 3600),
-        "from the future": auth_header(con.leader_signing, "POST", path, body, ts=now + 3600),
-        "other body": auth_header(con.leader_signing, "POST", path, body + b" "),
-        "other path": auth_header(con.leader_signing, "POST", _path(con, "collect"), body),
-        "other method": auth_header(con.leader_signing, "GET", path, body),
+        "expired": auth_header(
+            con.leader_signing, "POST", path, body, ts=now - 3600, audience=con.audience
+        ),
+        "from the future": auth_header(
+            con.leader_signing, "POST", path, body, ts=now + 3600, audience=con.audience
+        ),
+        "other body": auth_header(
+            con.leader_signing, "POST", path, body + b" ", audience=con.audience
+        ),
+        "other path": auth_header(
+            con.leader_signing, "POST", _path(con, "collect"), body, audience=con.audience
+        ),
+        "other method": auth_header(con.leader_signing, "GET", path, body, audience=con.audience),
+        "for another Helper": auth_header(
+            con.leader_signing,
+            "POST",
+            path,
+            body,
+            audience=token_audience(X25519Identity.generate().recipient(), con.cfg.task_id),
+        ),
+        "for another task": auth_header(
+            con.leader_signing,
+            "POST",
+            path,
+            body,
+            audience=token_audience(con.cfg.helper_hpke, os.urandom(32)),
+        ),
         "no timestamp": f"Veil-Ed25519 .{good_sig}",
         "non-ASCII digit timestamp": f"Veil-Ed25519 \u00b2.{good_sig}",
         "5000-digit timestamp": f"Veil-Ed25519 {'9' * 5000}.{good_sig}",
@@ -197,7 +230,9 @@ def test_oversized_bodies_are_413_without_reading_them(env):
     assert time.time() - t0 < 10
     # chunked (no length declared): refused once 64 MiB have streamed in
     head = (
-        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n"
+        f"Authorization: {auth_header(con.leader_signing, 'POST', path, b'', audience=con.audience)}"
+        "\r\n\r\n"
     ).encode()
     piece = b"x" * (1 << 20)
 
@@ -332,7 +367,13 @@ def _with_round(metadata: bytes, rnd: int) -> bytes:
 def test_replayed_batches(env):
     con, _, client = env
     rnd = 4
-    http = HttpHelper(con.cfg.helper_endpoint, con.cfg.task_id, con.leader_signing, attempts=1)
+    http = HttpHelper(
+        con.cfg.helper_endpoint,
+        con.cfg.task_id,
+        con.leader_signing,
+        helper=con.cfg.helper_hpke,
+        attempts=1,
+    )
     rec = Recorder(http, collect=False)
     leader = VerifiedAggregator(con.cfg, con.leader_hpke, rec)
     reports = _reports(con, rnd)
@@ -359,7 +400,9 @@ def test_replayed_batches(env):
     assert "collected" in body["error"]
     assert _post(client, con, "collect", collect).content == share.content
     # a byte-for-byte replay of a captured request (same token) is the same request
-    token = auth_header(con.leader_signing, "POST", _path(con, "verify"), verify_body)
+    token = auth_header(
+        con.leader_signing, "POST", _path(con, "verify"), verify_body, audience=con.audience
+    )
     for _ in range(2):
         _typed(_post(client, con, "verify", verify_body, auth=token), 409, "ProtocolError")
     # collect mismatches: checksum, duplicates, ids never accepted, a round never verified
@@ -384,7 +427,13 @@ def _same_id_round(metadata: bytes, rnd: int) -> bytes:
 def test_honest_round_still_works_after_the_abuse(env):
     con, _, _ = env
     _alive(env)
-    http = HttpHelper(con.cfg.helper_endpoint, con.cfg.task_id, con.leader_signing, attempts=1)
+    http = HttpHelper(
+        con.cfg.helper_endpoint,
+        con.cfg.task_id,
+        con.leader_signing,
+        helper=con.cfg.helper_hpke,
+        attempts=1,
+    )
     leader = VerifiedAggregator(con.cfg, con.leader_hpke, http)
     rng = np.random.default_rng(11)
     ups = [rng.normal(size=D) * 0.05 for _ in range(4)]

@@ -7,11 +7,13 @@ a default silently.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from veil.crypto.hpke_keys import X25519Recipient
 from veil.crypto.keys import parse_recipient
@@ -91,11 +93,7 @@ class ConsortiumConfig:
         for cid in self.clients:
             if not _CLIENT_ID.match(cid):
                 raise ConfigError(f"client id {cid!r} must match [A-Za-z0-9_.-]{{1,64}}")
-        # The demo and tests run on loopback only; a deployment fronts the Helper with TLS.
-        if not self.helper_endpoint.startswith(
-            ("http://127.0.0.1", "http://localhost", "https://")
-        ):
-            raise ConfigError("helper.endpoint must be https:// or http://127.0.0.1")
+        check_helper_endpoint(self.helper_endpoint)
 
     # ----- TOML -------------------------------------------------------------------------------
     @classmethod
@@ -181,6 +179,32 @@ class ConsortiumConfig:
             *(f'"{cid}" = "{key}"' for cid, key in self.clients.items()),
         ]
         return "\n".join(lines) + "\n"
+
+
+def check_helper_endpoint(url: str) -> None:
+    """``https://host[:port]``, or plain ``http://`` only to a loopback host (the demo and
+    tests); parsed, not prefix-matched: ``http://127.0.0.1.evil.example`` is not loopback."""
+    try:
+        parts = urlsplit(url)
+        host, _ = parts.hostname, parts.port  # .port raises ValueError on a bad port
+    except ValueError as exc:
+        raise ConfigError(f"helper.endpoint is not a URL: {exc}") from None
+    if not host or parts.username is not None or parts.password is not None:
+        raise ConfigError("helper.endpoint must name a host (and no user or password)")
+    if parts.scheme == "https":
+        return
+    if parts.scheme == "http" and _is_loopback(host):
+        return
+    raise ConfigError("helper.endpoint must be https://, or http:// to a loopback address")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _recipient(text: object, kind: type, where: str):

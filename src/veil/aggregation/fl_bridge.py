@@ -145,7 +145,7 @@ class SecureAggregation:
         cfg = keys.cfg
         helper = HelperProcess(folder, cfg, keys.helper_hpke, _port(cfg), signing=keys.helper_sig)
         helper.start()
-        http = HttpHelper(cfg.helper_endpoint, cfg.task_id, keys.leader_sig)
+        http = HttpHelper(cfg.helper_endpoint, cfg.task_id, keys.leader_sig, helper=cfg.helper_hpke)
         audit = None if audit_path is None else open_log(audit_path, keys.leader_sig, cfg, http)
         store = SqliteStore(folder / "leader.sqlite", keys.leader_hpke)
         leader = VerifiedAggregator(cfg, keys.leader_hpke, http, store)

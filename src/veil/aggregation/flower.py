@@ -55,7 +55,8 @@ def server_leader(consortium: str, leader_identity: str) -> VerifiedAggregator:
     cfg = ConsortiumConfig.load(consortium)
     hpke = _one(leader_identity, X25519Identity)
     sig = _one(leader_identity, Ed25519Identity)
-    return VerifiedAggregator(cfg, hpke, HttpHelper(cfg.helper_endpoint, cfg.task_id, sig))
+    http = HttpHelper(cfg.helper_endpoint, cfg.task_id, sig, helper=cfg.helper_hpke)
+    return VerifiedAggregator(cfg, hpke, http)
 
 
 def apply_round(
