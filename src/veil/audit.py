@@ -243,6 +243,19 @@ def load_keys(log_path: str | Path) -> tuple[Ed25519PublicKey, Ed25519PublicKey]
     return leader, helper
 
 
+def round_gaps(records: Sequence[AuditRecord]) -> list[int]:
+    """Round numbers between the first and the last record that have no record.
+
+    A gap is either a round that was never released (it failed before collection) or one the
+    log omits; the Helper refuses to countersign past a round it collected but that was not
+    logged, so with an honest Helper a gap is a round neither aggregator released. Compare
+    with report.json."""
+    logged = {r.round for r in records}
+    if not logged:
+        return []
+    return [n for n in range(min(logged), max(logged) + 1) if n not in logged]
+
+
 def verify_log(
     path: str | Path, leader: Ed25519PublicKey, helper: Ed25519PublicKey
 ) -> list[AuditRecord]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from veil.aggregation.config import ConsortiumConfig
-from veil.aggregation.dp import add_noise_to_share
+from veil.aggregation.dp import add_noise_to_share, epsilon_matches
 from veil.aggregation.messages import (
     CollectRequest,
     Reason,
@@ -37,7 +37,7 @@ from veil.aggregation.report import (
 )
 from veil.aggregation.store import StateStore
 from veil.aggregation.vdafs import TaskVdafs
-from veil.audit import helper_countersign, parse_record
+from veil.audit import AuditRecord, helper_countersign, parse_record
 from veil.crypto.hpke_keys import X25519Identity
 from veil.crypto.signing import Ed25519Identity
 from veil.errors import (
@@ -287,9 +287,25 @@ class HelperCore:
             )
         if set(record.accepted) & {r.report for r in record.rejected}:
             raise ProtocolError("a report is both accepted and rejected")
+        self._check_epsilon(record)
         digest = record.digest().hex()
         self.store.advance_audit(self.cfg.task_id, record.prev, record.seq, record.round, digest)
         return helper_countersign(self.signing, record)
+
+    def _check_epsilon(self, record: AuditRecord) -> None:
+        """The record's ε must be the accountant's for this task's noise (z, q, δ from the
+        Helper's own consortium file) over the rounds this Helper released up to and
+        including this one: the Leader cannot understate what was spent."""
+        dp = self.cfg.dp
+        released = self.store.collected_rounds(self.cfg.task_id, record.round + 1)
+        if not epsilon_matches(
+            record.epsilon, dp.noise_multiplier, dp.sampling_rate, released, dp.delta
+        ):
+            raise ProtocolError(
+                f"round {record.round}: epsilon {record.epsilon} is not the accountant's value "
+                f"for z={dp.noise_multiplier:g}, q={dp.sampling_rate:g} after {released} "
+                "released rounds"
+            )
 
     def _check_task(self, task_id: bytes) -> None:
         if task_id != self.cfg.task_id:

@@ -182,6 +182,7 @@ class SecureAggregation:
         except ProtocolError as exc:
             if self.leader.released(rnd):  # released but unusable: it still counts
                 self.ledger.step()
+                self._log_released(rnd, global_vec)
             record.update(
                 accepted=[], rejected=[*refused, {"client": "*", "reason": str(exc)[:200]}],
                 epsilon=_finite(self.ledger.epsilon),
@@ -208,6 +209,14 @@ class SecureAggregation:
         if self.audit is not None:
             self._pending = round_fields(rnd, global_vec, res, record["epsilon"])
         return (g + res.aggregate).astype(np.float32), record
+
+    def _log_released(self, rnd: int, global_vec: np.ndarray) -> None:
+        """Stage the audit record of a round released but unusable (the model stays as it
+        is): the Helper countersigns no later round until every released one is logged."""
+        released = self.leader.released_result(rnd)
+        if self.audit is not None and released is not None:
+            eps = _finite(self.ledger.epsilon)
+            self._pending = round_fields(rnd, global_vec, released, eps)
 
     def commit(self, rnd: int, global_vec: np.ndarray) -> None:
         """Append round ``rnd``'s audit record, now that the new global model is known
@@ -379,6 +388,14 @@ class LazySecureAggregation:
                 first_round=rnd,
             )
         return self.inner.round(rnd, global_vec, updates)
+
+    def _log_released(self, rnd: int, global_vec: np.ndarray) -> None:
+        """Stage the audit record of a round released but unusable (the model stays as it
+        is): the Helper countersigns no later round until every released one is logged."""
+        released = self.leader.released_result(rnd)
+        if self.audit is not None and released is not None:
+            eps = _finite(self.ledger.epsilon)
+            self._pending = round_fields(rnd, global_vec, released, eps)
 
     def commit(self, rnd: int, global_vec: np.ndarray) -> None:
         if self.inner is not None:

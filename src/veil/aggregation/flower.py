@@ -98,6 +98,13 @@ class ServerRounds:
         if noised and (new is not None or self.leader.released(rnd)):
             extra["epsilon"] = self.ledger.step()  # a released but unusable round counts too
         if new is None:
+            released = self.leader.released_result(rnd)
+            if self.audit is not None and released is not None:  # unusable, but it is logged
+                fields = round_fields(rnd, vec, released, extra.get("epsilon"))
+                rec = self.audit.append(
+                    task=self.leader.cfg.task_id.hex(), model_after=vec_hash(vec), **fields
+                )
+                extra["audit_records"] = rec.seq + 1
             return vec, accepted, rejected, bytes_up, extra
         after = strategy.aggregate(vec, [(new, 1)])
         if self.audit is not None:

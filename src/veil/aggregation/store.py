@@ -277,7 +277,8 @@ class StateStore(ABC):
 
     def advance_audit(self, task: bytes, prev: str, seq: int, rnd: int, record_hash: str) -> None:
         """Move the audit head to ``record_hash`` iff the record extends the last one this
-        Aggregator countersigned (compare-and-set in one transaction: no fork, even racing).
+        Aggregator countersigned (compare-and-set in one transaction: no fork, even racing)
+        and no round this Aggregator collected between the two is left out of the log.
 
         Re-offering the current head (a retried request) is accepted unchanged.
         """
@@ -295,6 +296,14 @@ class StateStore(ABC):
                 )
             if rnd <= head_round:
                 raise ProtocolError(f"round {rnd} does not follow round {head_round}")
+            omitted = q(
+                "SELECT round FROM rounds WHERE task=? AND status=? AND round>? AND round<? "
+                "ORDER BY round",
+                (task, COLLECTED, head_round, rnd),
+            ).fetchall()
+            if omitted:  # released rounds must all be logged, in order
+                shown = ", ".join(str(r[0]) for r in omitted[:10])
+                raise ProtocolError(f"round {shown} was collected but not logged before {rnd}")
             if row is None:
                 cur = q(
                     "INSERT INTO audit_head (task, seq, round, record_hash) VALUES (?,?,?,?) "
