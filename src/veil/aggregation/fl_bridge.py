@@ -389,14 +389,6 @@ class LazySecureAggregation:
             )
         return self.inner.round(rnd, global_vec, updates)
 
-    def _log_released(self, rnd: int, global_vec: np.ndarray) -> None:
-        """Stage the audit record of a round released but unusable (the model stays as it
-        is): the Helper countersigns no later round until every released one is logged."""
-        released = self.leader.released_result(rnd)
-        if self.audit is not None and released is not None:
-            eps = _finite(self.ledger.epsilon)
-            self._pending = round_fields(rnd, global_vec, released, eps)
-
     def commit(self, rnd: int, global_vec: np.ndarray) -> None:
         if self.inner is not None:
             self.inner.commit(rnd, global_vec)
