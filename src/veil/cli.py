@@ -85,6 +85,9 @@ def audit_verify(
         f"OK: {len(records)} records, chain and signatures valid"
         + (f"; rounds {records[0].round}..{last.round}, epsilon {last.epsilon}" if last else "")
     )
+    unsafe = sorted({u for r in records for u in r.unsafe})
+    if unsafe:
+        typer.echo(f"UNSAFE settings allowed by the consortium: {', '.join(unsafe)}")
     gaps = audit.round_gaps(records)
     if gaps:
         shown = ", ".join(map(str, gaps[:20])) + (" …" if len(gaps) > 20 else "")

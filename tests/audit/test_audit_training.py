@@ -56,6 +56,7 @@ def _record(c, res, *, seq=0, rnd=1, prev=GENESIS, accepted=None) -> AuditRecord
         epsilon=None,
         time="2026-01-01T00:00:00+00:00",
         prev=prev,
+        unsafe=c.cfg.unsafe_settings(),  # test consortia: min_reports=1 (and no noise)
     )
 
 
@@ -76,6 +77,7 @@ def test_helper_countersigns_its_own_view(setup, tmp_path: Path) -> None:
         accepted=res.accepted_ids,
         rejected=[Rejection(r, why) for r, why in res.rejected_ids],
         epsilon=None,
+        unsafe=c.cfg.unsafe_settings(),
     )
     assert len(verify_log(log.path, c.leader_signing.recipient(), hs.recipient())) == 1
     # a retried request for the same record gets the same answer (idempotent)

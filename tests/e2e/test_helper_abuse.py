@@ -11,6 +11,7 @@ import json
 import os
 import socket
 import time
+from dataclasses import replace
 
 import httpx
 import numpy as np
@@ -264,7 +265,7 @@ def test_malformed_encodings_are_typed(env):
         "report of 3 fields": good.replace(b'"reports": []', b'"reports": [["", "", ""]]'),
         "report field not base64": good.replace(b'"reports": []', b'"reports": [[1, 2, 3, 4]]'),
         "batch over max_batch": good.replace(
-            b'"reports": []', json.dumps({"reports": [["", "", "", ""]] * 33})[1:-1].encode()
+            b'"reports": []', json.dumps({"reports": [[""] * 6] * 33})[1:-1].encode()
         ),
     }
     for what, body in cases.items():
@@ -309,28 +310,32 @@ def test_valid_framing_with_junk_inside(env):
     # well-formed JSON and base64, garbage inside each field; the Leader's own verify key
     assert send(
         [
-            VerifyItem(junk(200), a.helper_share, a.leader_pine_vs, a.leader_weight_vs),
-            VerifyItem(a.metadata[:-1], a.helper_share, a.leader_pine_vs, a.leader_weight_vs),
-            VerifyItem(other_task.encode(), b.helper_share, b.leader_pine_vs, b.leader_weight_vs),
-            VerifyItem(b.metadata, junk(len(b.helper_share)), b.leader_pine_vs, b.leader_weight_vs),
-            VerifyItem(b.metadata, b.helper_share[:10], b.leader_pine_vs, b.leader_weight_vs),
-            VerifyItem(c.metadata, c.helper_share, junk(len(c.leader_pine_vs)), c.leader_weight_vs),
-            VerifyItem(c.metadata, c.helper_share, c.leader_pine_vs[:-1], c.leader_weight_vs),
-            VerifyItem(c.metadata, c.helper_share, b"", c.leader_weight_vs),
-            VerifyItem(c.metadata, c.helper_share, c.leader_pine_vs, junk(len(c.leader_weight_vs))),
-            VerifyItem(c.metadata, c.helper_share, c.leader_pine_vs, c.leader_weight_vs + b"\0"),
+            replace(a, metadata=junk(200)),
+            replace(a, metadata=a.metadata[:-1]),
+            replace(b, metadata=other_task.encode()),
+            replace(b, helper_share=junk(len(b.helper_share))),
+            replace(b, helper_share=b.helper_share[:10]),
+            replace(c, leader_pine_vs=junk(len(c.leader_pine_vs))),
+            replace(c, leader_pine_vs=c.leader_pine_vs[:-1]),
+            replace(c, leader_pine_vs=b""),
+            replace(c, leader_weight_vs=junk(len(c.leader_weight_vs))),
+            replace(c, leader_weight_vs=c.leader_weight_vs + b"\0"),
+            replace(c, signature=junk(64)),
+            replace(c, leader_share_hash=junk(32)),
         ]
     ) == [
         "malformed",
         "malformed",
         "wrong_task",
-        "helper_share_invalid",
-        "helper_share_invalid",
+        "bad_signature",  # the client signed its Helper share: changed, it is not the client's
+        "bad_signature",
         "update_invalid",
         "update_invalid",
         "update_invalid",
         "weight_invalid",
         "weight_invalid",
+        "bad_signature",
+        "bad_signature",
     ]
     # another verify key for a round already bound: the whole request is refused
     other_vk = seal_share(
@@ -342,10 +347,9 @@ def test_valid_framing_with_junk_inside(env):
     vk3 = seal_share(con.cfg.helper_hpke, os.urandom(48), verify_key_info(con.cfg.task_id, 3))
     assert send([a, b], vk3, 3) == ["wrong_round", "wrong_round"]
     relabel = [
-        VerifyItem(_with_round(x.metadata, 3), x.helper_share, x.leader_pine_vs, x.leader_weight_vs)
-        for x in (b, c)
-    ]
-    assert send(relabel, vk3, 3) == ["helper_share_invalid"] * 2
+        replace(x, metadata=_with_round(x.metadata, 3)) for x in (b, c)
+    ]  # the round is signed: relabelled, the reports are no longer the clients'
+    assert send(relabel, vk3, 3) == ["bad_signature"] * 2
     # the genuine items still verify after all that (a retry of the open round)
     assert send([a, b, c]) == [None, None, None]
     _alive(env)
@@ -386,11 +390,10 @@ def test_replayed_batches(env):
     assert again == first and all(x.reason is None for x in first)
     # the same report ids in a later round: replayed
     req = VerifyRequest.decode(verify_body)
-    later = [
-        VerifyItem(_same_id_round(x.metadata, rnd + 1), x.helper_share, b"", b"") for x in req.items
-    ]
+    later = [replace(x, metadata=_same_id_round(x.metadata, rnd + 1)) for x in req.items]
     r = _post(client, con, "verify", _verify_body(con, rnd + 1, later))
-    assert [x.reason.value for x in decode_verify_response(r.content)] == ["replayed"] * 3
+    # the round is signed: relabelled, they are refused before the replay check
+    assert [x.reason.value for x in decode_verify_response(r.content)] == ["bad_signature"] * 3
     # collect the round, then replay: verify → 409, collect → the same share (no fresh noise)
     ids = [x.report_id for x in first]
     collect = CollectRequest(con.cfg.task_id, rnd, ids, checksum(ids)).encode()

@@ -21,6 +21,8 @@ from veil.crypto.signing import Ed25519PublicKey
 from veil.errors import ConfigError, VeilError
 
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+#: fewer clients per round than this and the aggregate is close to one client's update
+SAFE_MIN_REPORTS = 3
 
 _SECTIONS = {
     "task": {
@@ -31,6 +33,7 @@ _SECTIONS = {
         "max_weight",
         "min_reports",
         "max_batch",
+        "allow_unsafe",
     },
     "dp": {"noise_multiplier", "delta", "sampling_rate"},
     "leader": {"hpke", "signing"},
@@ -60,11 +63,14 @@ class ConsortiumConfig:
     helper_endpoint: str
     clients: dict[str, Ed25519PublicKey]
     num_frac_bits: int = 0  # 0: choose (veil.aggregation.vdafs.choose_num_frac_bits)
-    min_reports: int = 1
+    min_reports: int = SAFE_MIN_REPORTS
     max_batch: int = 32
     dp: DpConfig = field(default_factory=DpConfig)
     #: the Helper's audit countersigning key (veil.audit); None: no countersigned audit log
     helper_signing: Ed25519PublicKey | None = None
+    #: run with settings that expose single clients (see :meth:`unsafe_settings`); recorded
+    #: in every audit record, which the Helper countersigns only if it says so
+    allow_unsafe: bool = False
 
     def __post_init__(self) -> None:
         if len(self.task_id) != 32:
@@ -94,6 +100,25 @@ class ConsortiumConfig:
             if not _CLIENT_ID.match(cid):
                 raise ConfigError(f"client id {cid!r} must match [A-Za-z0-9_.-]{{1,64}}")
         check_helper_endpoint(self.helper_endpoint)
+        if not isinstance(self.allow_unsafe, bool):
+            raise ConfigError("task.allow_unsafe must be true or false")
+        unsafe = self.unsafe_settings()
+        if unsafe and not self.allow_unsafe:
+            raise ConfigError(
+                f"unsafe settings ({', '.join(unsafe)}): a round of fewer than "
+                f"{SAFE_MIN_REPORTS} clients, or without noise, can expose one client's update; "
+                "set [task] allow_unsafe = true (veil helper init --allow-unsafe) to run anyway "
+                "(it is recorded in the audit log)"
+            )
+
+    def unsafe_settings(self) -> list[str]:
+        """The settings below the safe floor, e.g. ``["min_reports=1", "noise_multiplier=0"]``."""
+        out = []
+        if self.min_reports < SAFE_MIN_REPORTS:
+            out.append(f"min_reports={self.min_reports}")
+        if self.dp.noise_multiplier == 0:
+            out.append("noise_multiplier=0")
+        return out
 
     # ----- TOML -------------------------------------------------------------------------------
     @classmethod
@@ -126,7 +151,8 @@ class ConsortiumConfig:
                 clip_norm=float(task["clip_norm"]),
                 max_weight=task.get("max_weight", 1),
                 num_frac_bits=task.get("num_frac_bits", 0),
-                min_reports=task.get("min_reports", 1),
+                min_reports=task.get("min_reports", SAFE_MIN_REPORTS),
+                allow_unsafe=task.get("allow_unsafe", False),
                 max_batch=task.get("max_batch", 32),
                 leader_hpke=_recipient(leader["hpke"], X25519Recipient, "leader.hpke"),
                 leader_signing=_recipient(leader["signing"], Ed25519PublicKey, "leader.signing"),
@@ -160,6 +186,7 @@ class ConsortiumConfig:
             f"max_weight = {self.max_weight}",
             f"min_reports = {self.min_reports}",
             f"max_batch = {self.max_batch}",
+            *(["allow_unsafe = true"] if self.allow_unsafe else []),
             "",
             "[dp]",
             f"noise_multiplier = {self.dp.noise_multiplier!r}",

@@ -207,7 +207,7 @@ class SecureAggregation:
         if self.cfg.dp.noise_multiplier == 0:
             record["aggregate_equals_honest"] = self._exact(res, honest)
         if self.audit is not None:
-            self._pending = round_fields(rnd, global_vec, res, record["epsilon"])
+            self._pending = round_fields(rnd, global_vec, res, record["epsilon"], self.cfg)
         return (g + res.aggregate).astype(np.float32), record
 
     def _log_released(self, rnd: int, global_vec: np.ndarray) -> None:
@@ -216,7 +216,7 @@ class SecureAggregation:
         released = self.leader.released_result(rnd)
         if self.audit is not None and released is not None:
             eps = _finite(self.ledger.epsilon)
-            self._pending = round_fields(rnd, global_vec, released, eps)
+            self._pending = round_fields(rnd, global_vec, released, eps, self.cfg)
 
     def commit(self, rnd: int, global_vec: np.ndarray) -> None:
         """Append round ``rnd``'s audit record, now that the new global model is known

@@ -100,7 +100,7 @@ class ServerRounds:
         if new is None:
             released = self.leader.released_result(rnd)
             if self.audit is not None and released is not None:  # unusable, but it is logged
-                fields = round_fields(rnd, vec, released, extra.get("epsilon"))
+                fields = round_fields(rnd, vec, released, extra.get("epsilon"), self.leader.cfg)
                 rec = self.audit.append(
                     task=self.leader.cfg.task_id.hex(), model_after=vec_hash(vec), **fields
                 )
@@ -108,7 +108,7 @@ class ServerRounds:
             return vec, accepted, rejected, bytes_up, extra
         after = strategy.aggregate(vec, [(new, 1)])
         if self.audit is not None:
-            fields = round_fields(rnd, vec, res, extra.get("epsilon"))
+            fields = round_fields(rnd, vec, res, extra.get("epsilon"), self.leader.cfg)
             rec = self.audit.append(
                 task=self.leader.cfg.task_id.hex(), model_after=vec_hash(after), **fields
             )

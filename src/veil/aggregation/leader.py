@@ -36,7 +36,7 @@ from veil.aggregation.messages import (
     checksum,
     decode_verify_response,
 )
-from veil.aggregation.report import Report, seal_share, verify_key_info
+from veil.aggregation.report import Report, leader_share_hash, seal_share, verify_key_info
 from veil.aggregation.store import COLLECTED, SqliteStore, StateStore
 from veil.aggregation.transport import HelperTransport
 from veil.aggregation.vdafs import TaskVdafs
@@ -233,6 +233,8 @@ class VerifiedAggregator:
                     rep.helper_share,
                     self.vdafs.pine.encode_verifier_share(p.pine_vs),
                     self.vdafs.weight.encode_verifier_share(p.weight_vs),
+                    leader_share_hash(rep.leader_share),
+                    rep.signature,
                 )
                 for rep, p in batch
             ]

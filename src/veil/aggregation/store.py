@@ -222,6 +222,20 @@ class StateStore(ABC):
             ).fetchall()
         return {bytes(r[0]) for r in rows}
 
+    def clients_of(self, task: bytes, rnd: int, report_ids: Sequence[bytes]) -> list[str]:
+        """The (signature-checked) client of each report id admitted in round ``rnd``."""
+        out = []
+        with self._tx() as q:
+            for rid in report_ids:
+                row = q(
+                    "SELECT client FROM seen_reports WHERE task=? AND report_id=? AND round=?",
+                    (task, rid, rnd),
+                ).fetchone()
+                if row is None:
+                    raise ProtocolError("a report of the collect was not admitted in this round")
+                out.append(str(row[0]))
+        return out
+
     def load_pending(self, task: bytes, rnd: int, report_id: bytes) -> bytes:
         with self._tx() as q:
             row = q(
