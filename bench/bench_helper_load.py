@@ -153,7 +153,9 @@ def run(reports: int, dimension: int, batch: int, budget_s: float) -> dict:
         TimedHelperProcess(Path(tmp), con.cfg, con.helper_hpke, port) as hp,
     ):
         idle_rss, _ = peak_rss_mib(hp.proc.pid)
-        http = HttpHelper(con.cfg.helper_endpoint, con.cfg.task_id, con.leader_signing)
+        http = HttpHelper(
+            con.cfg.helper_endpoint, con.cfg.task_id, con.leader_signing, helper=con.cfg.helper_hpke
+        )
         bounded = BoundedTimedHttp(http, time.monotonic() + budget_s)
         leader = VerifiedAggregator(con.cfg, con.leader_hpke, bounded)
         t0 = time.perf_counter()

@@ -97,7 +97,7 @@ def setup() -> list[bytes]:
         checksum,
         decode_verify_response,
     )
-    from veil.aggregation.report import Report, seal_share, verify_key_info
+    from veil.aggregation.report import Report, leader_share_hash, seal_share, verify_key_info
 
     cons = _consortium()
     cfg, store_cls = cons.cfg, _tracked_store()
@@ -117,6 +117,8 @@ def setup() -> list[bytes]:
         rep.helper_share,
         agg.vdafs.pine.encode_verifier_share(prep.pine_vs),
         agg.vdafs.weight.encode_verifier_share(prep.weight_vs),
+        leader_share_hash(rep.leader_share),
+        rep.signature,
     )
     vk_sealed = seal_share(cfg.helper_hpke, vk, verify_key_info(cfg.task_id, ROUND))
     verify_body = VerifyRequest(cfg.task_id, ROUND, vk_sealed, [item]).encode()

@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -85,16 +85,25 @@ class AuditRecord:
     prev: str
     leader_sig: str = ""
     helper_sig: str = ""
+    #: the task's unsafe settings (e.g. "min_reports=1"); absent from the line when none, so
+    #: records of safe tasks (and every earlier record) keep their encoding and hash
+    unsafe: list[str] = field(default_factory=list)
 
     def body(self) -> bytes:
-        data = {k: v for k, v in asdict(self).items() if k in _FIELDS}
+        data = {k: v for k, v in self._fields().items() if k in (*_FIELDS, "unsafe")}
         return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+
+    def _fields(self) -> dict:
+        data = asdict(self)
+        if not self.unsafe:
+            del data["unsafe"]
+        return data
 
     def digest(self) -> bytes:
         return hashlib.sha256(_RECORD_LABEL + self.body()).digest()
 
     def to_line(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+        return json.dumps(self._fields(), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
 
 
 def model_hash(parameters: bytes) -> str:
@@ -113,8 +122,12 @@ def parse_record(line: str) -> AuditRecord:
 def _parse_line(index: int, line: str) -> AuditRecord:
     try:
         data = json.loads(line)
-        if not isinstance(data, dict) or set(data) != {*_FIELDS, "leader_sig", "helper_sig"}:
+        base = {*_FIELDS, "leader_sig", "helper_sig"}
+        if not isinstance(data, dict) or set(data) - {"unsafe"} != base:
             raise ValueError("unexpected fields")
+        unsafe = data.get("unsafe", [])
+        if not isinstance(unsafe, list) or not all(isinstance(u, str) for u in unsafe):
+            raise ValueError("unsafe must be a list of strings")
         rejected = [Rejection(**r) for r in data.pop("rejected")]
         record = AuditRecord(rejected=rejected, **data)
         if not isinstance(record.seq, int) or not isinstance(record.round, int):
@@ -173,6 +186,7 @@ class AuditLog:
         epsilon: float | None,
         now: datetime | None = None,
         existing: Sequence[AuditRecord] | None = None,
+        unsafe: Sequence[str] = (),
     ) -> AuditRecord:
         """Append one round's record, verifying the existing chain first (``existing``: the
         records the caller has just read with :meth:`records`, to spare a second pass)."""
@@ -189,6 +203,7 @@ class AuditLog:
             epsilon=epsilon,
             time=(now or datetime.now(UTC)).isoformat(timespec="seconds"),
             prev=prev,
+            unsafe=list(unsafe),
         )
         record = self._staged(record)
         leader_sig = b64encode(self.leader.sign(_LEADER_LABEL + record.digest()))
@@ -241,6 +256,19 @@ def load_keys(log_path: str | Path) -> tuple[Ed25519PublicKey, Ed25519PublicKey]
     if not isinstance(leader, Ed25519PublicKey) or not isinstance(helper, Ed25519PublicKey):
         raise FormatError(f"{keys} must name two ed25519 keys")
     return leader, helper
+
+
+def round_gaps(records: Sequence[AuditRecord]) -> list[int]:
+    """Round numbers between the first and the last record that have no record.
+
+    A gap is either a round that was never released (it failed before collection) or one the
+    log omits; the Helper refuses to countersign past a round it collected but that was not
+    logged, so with an honest Helper a gap is a round neither aggregator released. Compare
+    with report.json."""
+    logged = {r.round for r in records}
+    if not logged:
+        return []
+    return [n for n in range(min(logged), max(logged) + 1) if n not in logged]
 
 
 def verify_log(

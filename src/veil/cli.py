@@ -62,8 +62,11 @@ def audit_verify(
     log: Path = typer.Argument(..., help="audit.log to check"),  # noqa: B008
     leader: str | None = typer.Option(None, help="pin the leader's ed25519 recipient"),
     helper: str | None = typer.Option(None, help="pin the helper's ed25519 recipient"),
+    strict: bool = typer.Option(False, help="exit 1 if round numbers have gaps"),
 ) -> None:
-    """Check the whole chain and both signatures; exit 1 naming the first bad record."""
+    """Check the whole chain and both signatures; exit 1 naming the first bad record.
+
+    Gaps in round numbers are reported (a round never released, or one left out)."""
     from veil import audit
     from veil.crypto.keys import Ed25519PublicKey, parse_recipient
 
@@ -80,8 +83,17 @@ def audit_verify(
     last = records[-1] if records else None
     typer.echo(
         f"OK: {len(records)} records, chain and signatures valid"
-        + (f"; last round {last.round}, epsilon {last.epsilon}" if last else "")
+        + (f"; rounds {records[0].round}..{last.round}, epsilon {last.epsilon}" if last else "")
     )
+    unsafe = sorted({u for r in records for u in r.unsafe})
+    if unsafe:
+        typer.echo(f"UNSAFE settings allowed by the consortium: {', '.join(unsafe)}")
+    gaps = audit.round_gaps(records)
+    if gaps:
+        shown = ", ".join(map(str, gaps[:20])) + (" …" if len(gaps) > 20 else "")
+        typer.echo(f"GAPS: {len(gaps)} round(s) without a record: {shown}")
+        if strict:
+            raise typer.Exit(1)
 
 
 @app.command()

@@ -25,7 +25,8 @@ class Upd:
 def test_node_reports_through_leader(tmp_path):
     r = CliRunner().invoke(
         app, ["helper", "init", "--out", str(tmp_path), "--clients", "n1,n2", "--dimension", "20",
-              "--max-weight", "50"],
+              "--max-weight", "50", "--min-reports", "2", "--noise-multiplier", "0",
+              "--allow-unsafe"],
     )  # fmt: skip
     assert r.exit_code == 0, r.output
     cons = str(tmp_path / "consortium.toml")

@@ -238,3 +238,62 @@ def test_collected_rounds_counts_released_rounds_before_a_round(state_url):
     s.mark_collected(os.urandom(32), 1)  # another task
     assert [s.collected_rounds(task, r) for r in (1, 2, 3, 4, 5)] == [0, 1, 2, 2, 3]
     s.close()
+
+
+def test_a_blob_copied_to_another_task_or_round_is_refused(tmp_path):
+    """Finding 10(d): every sealed blob is bound to its task, round (and report id); a
+    database operator who copies one row's blob into another's gets an error, not a replay."""
+    import sqlite3
+
+    from veil.errors import IntegrityError
+
+    ident = X25519Identity.generate()
+    db = tmp_path / "h.sqlite"
+    store = SqliteStore(db, ident)
+    task, other = os.urandom(32), os.urandom(32)
+    rid, rid2 = os.urandom(16), os.urandom(16)
+    for t in (task, other):
+        for rnd in (1, 2):
+            store.bind_verify_key(t, rnd, bytes(48))
+    store.put_pending(task, 1, rid, b"share of round 1")
+    store.put_pending(task, 2, rid2, b"share of round 2")
+    store.finish_round(task, 1, b"aggregate of round 1", 1, [rid])
+    raw = sqlite3.connect(db, isolation_level=None)
+    # round 1's released aggregate replayed as round 2's; round 1's share as round 2's report
+    raw.execute(
+        "UPDATE rounds SET status='collected', agg_share_sealed=(SELECT agg_share_sealed FROM "
+        "rounds WHERE task=? AND round=1) WHERE task=? AND round=2",
+        (task, task),
+    )
+    raw.execute(
+        "INSERT INTO round_reports SELECT ?, 2, ids_sealed FROM round_reports WHERE task=?",
+        (task, task),
+    )
+    raw.execute(
+        "INSERT INTO pending SELECT ?, 2, ?, out_share_sealed FROM pending WHERE round=2",
+        (other, rid2),
+    )
+    raw.execute(
+        "UPDATE pending SET out_share_sealed=(SELECT out_share_sealed FROM pending WHERE "
+        "task=? AND round=2 AND report_id=?) WHERE task=? AND round=2",
+        (task, rid2, other),
+    )
+    raw.execute("UPDATE pending SET report_id=? WHERE task=? AND round=2", (rid, task))
+    raw.execute(
+        "UPDATE rounds SET verify_key_sealed=(SELECT verify_key_sealed FROM rounds WHERE "
+        "task=? AND round=1) WHERE task=? AND round=1",
+        (task, other),
+    )
+    raw.close()
+    assert store.collected_share(task, 1) == b"aggregate of round 1"
+    with pytest.raises(IntegrityError):
+        store.collected_share(task, 2)
+    with pytest.raises(IntegrityError):
+        store.collected_ids(task, 2, 16)
+    with pytest.raises(IntegrityError):
+        store.load_pending(task, 2, rid)  # round 2's share under another report id
+    with pytest.raises(IntegrityError):
+        store.load_pending(other, 2, rid2)  # another task's share
+    with pytest.raises(IntegrityError):
+        store.verify_key_for(other, 1, bytes(48))  # another task's verify key
+    store.close()

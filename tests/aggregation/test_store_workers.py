@@ -42,7 +42,13 @@ def test_two_helper_workers_share_postgres_state(tmp_path, postgres_url):
         for i, p in enumerate(ports)
     ]
     https = [
-        HttpHelper(f"http://127.0.0.1:{p}", con.cfg.task_id, con.leader_signing, backoff_s=0.05)
+        HttpHelper(
+            f"http://127.0.0.1:{p}",
+            con.cfg.task_id,
+            con.leader_signing,
+            helper=con.cfg.helper_hpke,
+            backoff_s=0.05,
+        )
         for p in ports
     ]
     try:

@@ -189,3 +189,30 @@ def test_a_log_is_not_continued_with_other_aggregators_keys(log) -> None:
     audit, _, helper = log
     with pytest.raises(IntegrityError, match="other aggregators"):
         AuditLog(audit.path, generate_identity("ed25519"), helper.recipient(), lambda r: b"")
+
+
+def test_cli_verify_reports_gaps_in_round_numbers(tmp_path: Path) -> None:
+    """Finding 4: ``veil audit verify`` names the rounds with no record."""
+    import subprocess
+    import sys
+
+    leader, helper = generate_identity("ed25519"), generate_identity("ed25519")
+    audit = AuditLog(
+        tmp_path / "audit.log", leader, helper.recipient(), lambda r: helper_countersign(helper, r)
+    )
+    for r in (1, 2, 4, 7):
+        fields = _round_fields(r)
+        fields["model_before"] = audit.records()[-1].model_after if r > 1 else "00" * 32
+        audit.append(**fields)
+
+    def run(*extra: str) -> subprocess.CompletedProcess:
+        cmd = [sys.executable, "-m", "veil.cli", "audit", "verify", str(audit.path), *extra]
+        return subprocess.run(cmd, capture_output=True, text=True)
+
+    out = run()
+    assert out.returncode == 0, out.stderr
+    assert "GAPS: 3 round(s) without a record: 3, 5, 6" in out.stdout
+    assert run("--strict").returncode == 1
+    from veil.audit import round_gaps
+
+    assert round_gaps(audit.records()) == [3, 5, 6]

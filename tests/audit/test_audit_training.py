@@ -56,6 +56,7 @@ def _record(c, res, *, seq=0, rnd=1, prev=GENESIS, accepted=None) -> AuditRecord
         epsilon=None,
         time="2026-01-01T00:00:00+00:00",
         prev=prev,
+        unsafe=c.cfg.unsafe_settings(),  # test consortia: min_reports=1 (and no noise)
     )
 
 
@@ -76,6 +77,7 @@ def test_helper_countersigns_its_own_view(setup, tmp_path: Path) -> None:
         accepted=res.accepted_ids,
         rejected=[Rejection(r, why) for r, why in res.rejected_ids],
         epsilon=None,
+        unsafe=c.cfg.unsafe_settings(),
     )
     assert len(verify_log(log.path, c.leader_signing.recipient(), hs.recipient())) == 1
     # a retried request for the same record gets the same answer (idempotent)
@@ -144,7 +146,7 @@ def test_countersign_endpoint_is_authenticated_and_typed(setup) -> None:
     path = f"/v1/tasks/{c.cfg.task_id.hex()}/countersign"
 
     def post(body: bytes, key=c.leader_signing):
-        return client.post(path, content=body, headers={"authorization": auth_header(key, "POST", path, body)})  # fmt: skip
+        return client.post(path, content=body, headers={"authorization": auth_header(key, "POST", path, body, audience=c.audience)})  # fmt: skip
 
     good = _record(c, res).to_line().encode()
     assert client.post(path, content=good).status_code == 401
@@ -224,7 +226,9 @@ def test_helper_view_survives_a_restart(tmp_path: Path) -> None:
     core.store.close()
     again = HelperCore(c.cfg, c.helper_hpke, AggregatorStore(db, c.helper_hpke), hs)
     with pytest.raises(ProtocolError, match="does not extend"):
-        again.handle_countersign(dataclasses.replace(first, epsilon=1.0).to_line().encode())
+        again.handle_countersign(
+            dataclasses.replace(first, model_after="22" * 32).to_line().encode()
+        )
     assert len(again.handle_countersign(first.to_line().encode())) == 64  # the same record
     assert first.accepted[0].encode() not in db.read_bytes()  # ids stored sealed, not as text
 
@@ -299,3 +303,78 @@ def test_attested_rejections_of_bytes_reports_keep_their_ids() -> None:
     res = leader.aggregate_round(2, [early.encode(), late.encode()])
     assert res.rejected == [("c0", "replayed")]
     assert res.rejected_ids == [(early.metadata.report_id.hex(), "replayed")]
+
+
+def _rounds(noise: float, rounds: list[int], *, zero_weight: tuple[int, ...] = ()):
+    """A Helper with a signing key and the given rounds verified and collected."""
+    from veil.aggregation.leader import VerifiedAggregator
+
+    c = make_consortium(n_clients=3, dimension=DIM, noise=noise)
+    hs = Ed25519Identity.generate()
+    c.cfg = dataclasses.replace(c.cfg, helper_signing=hs.recipient())
+    core = HelperCore(c.cfg, c.helper_hpke, AggregatorStore(":memory:", c.helper_hpke), hs)
+    leader = VerifiedAggregator(c.cfg, c.leader_hpke, InProcessHelper(core))
+    out = {}
+    for rnd in rounds:
+        w = 0 if rnd in zero_weight else 5
+        reps = [c.builder(cid).build(rnd, np.full(DIM, 0.01), w) for cid in c.cfg.clients]
+        try:
+            out[rnd] = leader.aggregate_round(rnd, reps)
+        except ProtocolError:  # released, but unusable: no result, still collected
+            out[rnd] = leader.released_result(rnd)
+    return c, core, out
+
+
+def test_helper_refuses_a_record_that_leaves_out_a_collected_round() -> None:
+    """Finding 4: the Leader must not drop a released round from the log."""
+    c, core, res = _rounds(0.0, [1, 2, 4])
+    with pytest.raises(ProtocolError, match=r"round 1 .*not logged"):
+        core.handle_countersign(_record(c, res[2], rnd=2).to_line().encode())
+    first = _record(c, res[1])
+    core.handle_countersign(first.to_line().encode())
+    with pytest.raises(ProtocolError, match=r"round 2 .*not logged"):
+        skip = _record(c, res[4], seq=1, rnd=4, prev=first.digest().hex())
+        core.handle_countersign(skip.to_line().encode())
+    second = _record(c, res[2], seq=1, rnd=2, prev=first.digest().hex())
+    core.handle_countersign(second.to_line().encode())
+    # round 3 was never collected: a gap the Helper accepts (nothing was released)
+    third = _record(c, res[4], seq=2, rnd=4, prev=second.digest().hex())
+    assert len(core.handle_countersign(third.to_line().encode())) == 64
+
+
+def test_helper_refuses_a_misstated_epsilon() -> None:
+    """Finding 4: ε is the accountant's for the task's noise and the rounds released."""
+    from veil.aggregation.dp import Accounting, epsilon
+
+    c, core, res = _rounds(1.0, [1, 2])
+    dp = c.cfg.dp
+    right = [epsilon(dp.noise_multiplier, dp.sampling_rate, n, dp.delta) for n in (1, 2)]
+    first = dataclasses.replace(_record(c, res[1]), epsilon=right[0])
+    for wrong in (None, right[0] / 2, 0.0, right[1]):
+        with pytest.raises(ProtocolError, match="epsilon"):
+            bad = dataclasses.replace(first, epsilon=wrong)
+            core.handle_countersign(bad.to_line().encode())
+    core.handle_countersign(first.to_line().encode())
+    pld = epsilon(dp.noise_multiplier, dp.sampling_rate, 2, dp.delta, Accounting.PLD)
+    second = _record(c, res[2], seq=1, rnd=2, prev=first.digest().hex())
+    with pytest.raises(ProtocolError, match="epsilon"):  # one round's ε for two rounds
+        core.handle_countersign(dataclasses.replace(second, epsilon=right[0]).to_line().encode())
+    ok = dataclasses.replace(second, epsilon=pld)  # PLD is a valid accounting too
+    assert len(core.handle_countersign(ok.to_line().encode())) == 64
+
+
+def test_a_released_but_unusable_round_is_logged_and_counted() -> None:
+    """A round released with zero total weight counts against ε and must be logged: the
+    Leader gets its accepted ids back from its stored collect job."""
+    from veil.aggregation.dp import epsilon
+
+    c, core, res = _rounds(1.0, [1, 2], zero_weight=(1,))
+    dp = c.cfg.dp
+    assert res[1] is not None and len(res[1].accepted_ids) == 3
+    first = dataclasses.replace(
+        _record(c, res[1]), epsilon=epsilon(dp.noise_multiplier, 1.0, 1, dp.delta)
+    )
+    core.handle_countersign(first.to_line().encode())
+    second = _record(c, res[2], seq=1, rnd=2, prev=first.digest().hex())
+    second = dataclasses.replace(second, epsilon=epsilon(dp.noise_multiplier, 1.0, 2, dp.delta))
+    assert len(core.handle_countersign(second.to_line().encode())) == 64

@@ -11,6 +11,7 @@ import json
 import os
 import socket
 import time
+from dataclasses import replace
 
 import httpx
 import numpy as np
@@ -27,7 +28,8 @@ from veil.aggregation.messages import (
 from veil.aggregation.process import HelperProcess, free_port
 from veil.aggregation.report import ReportMetadata, seal_share, verify_key_info
 from veil.aggregation.testing import make_consortium
-from veil.aggregation.transport import HttpHelper, auth_header
+from veil.aggregation.transport import HttpHelper, auth_header, token_audience
+from veil.crypto.hpke_keys import X25519Identity
 from veil.crypto.signing import Ed25519Identity
 
 pytestmark = pytest.mark.e2e
@@ -76,7 +78,7 @@ def _path(con, op: str, task: bytes | None = None) -> str:
 def _post(client, con, op: str, body: bytes, *, auth: str | None = None, path: str | None = None):
     path = path or _path(con, op)
     if auth is None:
-        auth = auth_header(con.leader_signing, "POST", path, body)
+        auth = auth_header(con.leader_signing, "POST", path, body, audience=con.audience)
     headers = {"authorization": auth.encode("latin-1")} if auth else {}
     return client.post(path, content=body, headers=headers)
 
@@ -110,7 +112,13 @@ def _verify_body(con, rnd: int, items: list[VerifyItem], vk: bytes | None = None
 def _honest_batch(env, rnd: int) -> VerifyRequest:
     """The Leader's real verify request of round ``rnd`` (the round is left uncollected)."""
     con, _, _ = env
-    http = HttpHelper(con.cfg.helper_endpoint, con.cfg.task_id, con.leader_signing, attempts=1)
+    http = HttpHelper(
+        con.cfg.helper_endpoint,
+        con.cfg.task_id,
+        con.leader_signing,
+        helper=con.cfg.helper_hpke,
+        attempts=1,
+    )
     rec = Recorder(http, collect=False)
     with pytest.raises(_Abort):
         VerifiedAggregator(con.cfg, con.leader_hpke, rec).aggregate_round(rnd, _reports(con, rnd))
@@ -123,19 +131,45 @@ def test_unauthenticated_requests_are_401(env):
     body = b'{"task": "00"}'
     path = _path(con, "verify")
     now = int(time.time())
-    good_sig = auth_header(con.leader_signing, "POST", path, body).split(".", 1)[1]
+    good_sig = auth_header(con.leader_signing, "POST", path, body, audience=con.audience).split(
+        ".", 1
+    )[1]
     tokens = {
         "no token": "",
         "other scheme": f"Bearer {now}.{good_sig}",
         "non-ASCII scheme": f"Veil-Ed25519\u00e9 {now}.{good_sig}",
-        "bad signature (other key)": auth_header(Ed25519Identity.generate(), "POST", path, body),
+        "bad signature (other key)": auth_header(
+            Ed25519Identity.generate(), "POST", path, body, audience=con.audience
+        ),
         "signature not base64": f"Veil-Ed25519 {now}.!!!!",
         "signature truncated": f"Veil-Ed25519 {now}.{good_sig[:40]}",
-        "expired": auth_header(con.leader_signing, "POST", path, body, ts=now - 3600),
-        "from the future": auth_header(con.leader_signing, "POST", path, body, ts=now + 3600),
-        "other body": auth_header(con.leader_signing, "POST", path, body + b" "),
-        "other path": auth_header(con.leader_signing, "POST", _path(con, "collect"), body),
-        "other method": auth_header(con.leader_signing, "GET", path, body),
+        "expired": auth_header(
+            con.leader_signing, "POST", path, body, ts=now - 3600, audience=con.audience
+        ),
+        "from the future": auth_header(
+            con.leader_signing, "POST", path, body, ts=now + 3600, audience=con.audience
+        ),
+        "other body": auth_header(
+            con.leader_signing, "POST", path, body + b" ", audience=con.audience
+        ),
+        "other path": auth_header(
+            con.leader_signing, "POST", _path(con, "collect"), body, audience=con.audience
+        ),
+        "other method": auth_header(con.leader_signing, "GET", path, body, audience=con.audience),
+        "for another Helper": auth_header(
+            con.leader_signing,
+            "POST",
+            path,
+            body,
+            audience=token_audience(X25519Identity.generate().recipient(), con.cfg.task_id),
+        ),
+        "for another task": auth_header(
+            con.leader_signing,
+            "POST",
+            path,
+            body,
+            audience=token_audience(con.cfg.helper_hpke, os.urandom(32)),
+        ),
         "no timestamp": f"Veil-Ed25519 .{good_sig}",
         "non-ASCII digit timestamp": f"Veil-Ed25519 \u00b2.{good_sig}",
         "5000-digit timestamp": f"Veil-Ed25519 {'9' * 5000}.{good_sig}",
@@ -197,7 +231,9 @@ def test_oversized_bodies_are_413_without_reading_them(env):
     assert time.time() - t0 < 10
     # chunked (no length declared): refused once 64 MiB have streamed in
     head = (
-        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n"
+        f"Authorization: {auth_header(con.leader_signing, 'POST', path, b'', audience=con.audience)}"
+        "\r\n\r\n"
     ).encode()
     piece = b"x" * (1 << 20)
 
@@ -229,7 +265,7 @@ def test_malformed_encodings_are_typed(env):
         "report of 3 fields": good.replace(b'"reports": []', b'"reports": [["", "", ""]]'),
         "report field not base64": good.replace(b'"reports": []', b'"reports": [[1, 2, 3, 4]]'),
         "batch over max_batch": good.replace(
-            b'"reports": []', json.dumps({"reports": [["", "", "", ""]] * 33})[1:-1].encode()
+            b'"reports": []', json.dumps({"reports": [[""] * 6] * 33})[1:-1].encode()
         ),
     }
     for what, body in cases.items():
@@ -274,28 +310,32 @@ def test_valid_framing_with_junk_inside(env):
     # well-formed JSON and base64, garbage inside each field; the Leader's own verify key
     assert send(
         [
-            VerifyItem(junk(200), a.helper_share, a.leader_pine_vs, a.leader_weight_vs),
-            VerifyItem(a.metadata[:-1], a.helper_share, a.leader_pine_vs, a.leader_weight_vs),
-            VerifyItem(other_task.encode(), b.helper_share, b.leader_pine_vs, b.leader_weight_vs),
-            VerifyItem(b.metadata, junk(len(b.helper_share)), b.leader_pine_vs, b.leader_weight_vs),
-            VerifyItem(b.metadata, b.helper_share[:10], b.leader_pine_vs, b.leader_weight_vs),
-            VerifyItem(c.metadata, c.helper_share, junk(len(c.leader_pine_vs)), c.leader_weight_vs),
-            VerifyItem(c.metadata, c.helper_share, c.leader_pine_vs[:-1], c.leader_weight_vs),
-            VerifyItem(c.metadata, c.helper_share, b"", c.leader_weight_vs),
-            VerifyItem(c.metadata, c.helper_share, c.leader_pine_vs, junk(len(c.leader_weight_vs))),
-            VerifyItem(c.metadata, c.helper_share, c.leader_pine_vs, c.leader_weight_vs + b"\0"),
+            replace(a, metadata=junk(200)),
+            replace(a, metadata=a.metadata[:-1]),
+            replace(b, metadata=other_task.encode()),
+            replace(b, helper_share=junk(len(b.helper_share))),
+            replace(b, helper_share=b.helper_share[:10]),
+            replace(c, leader_pine_vs=junk(len(c.leader_pine_vs))),
+            replace(c, leader_pine_vs=c.leader_pine_vs[:-1]),
+            replace(c, leader_pine_vs=b""),
+            replace(c, leader_weight_vs=junk(len(c.leader_weight_vs))),
+            replace(c, leader_weight_vs=c.leader_weight_vs + b"\0"),
+            replace(c, signature=junk(64)),
+            replace(c, leader_share_hash=junk(32)),
         ]
     ) == [
         "malformed",
         "malformed",
         "wrong_task",
-        "helper_share_invalid",
-        "helper_share_invalid",
+        "bad_signature",  # the client signed its Helper share: changed, it is not the client's
+        "bad_signature",
         "update_invalid",
         "update_invalid",
         "update_invalid",
         "weight_invalid",
         "weight_invalid",
+        "bad_signature",
+        "bad_signature",
     ]
     # another verify key for a round already bound: the whole request is refused
     other_vk = seal_share(
@@ -307,10 +347,9 @@ def test_valid_framing_with_junk_inside(env):
     vk3 = seal_share(con.cfg.helper_hpke, os.urandom(48), verify_key_info(con.cfg.task_id, 3))
     assert send([a, b], vk3, 3) == ["wrong_round", "wrong_round"]
     relabel = [
-        VerifyItem(_with_round(x.metadata, 3), x.helper_share, x.leader_pine_vs, x.leader_weight_vs)
-        for x in (b, c)
-    ]
-    assert send(relabel, vk3, 3) == ["helper_share_invalid"] * 2
+        replace(x, metadata=_with_round(x.metadata, 3)) for x in (b, c)
+    ]  # the round is signed: relabelled, the reports are no longer the clients'
+    assert send(relabel, vk3, 3) == ["bad_signature"] * 2
     # the genuine items still verify after all that (a retry of the open round)
     assert send([a, b, c]) == [None, None, None]
     _alive(env)
@@ -332,7 +371,13 @@ def _with_round(metadata: bytes, rnd: int) -> bytes:
 def test_replayed_batches(env):
     con, _, client = env
     rnd = 4
-    http = HttpHelper(con.cfg.helper_endpoint, con.cfg.task_id, con.leader_signing, attempts=1)
+    http = HttpHelper(
+        con.cfg.helper_endpoint,
+        con.cfg.task_id,
+        con.leader_signing,
+        helper=con.cfg.helper_hpke,
+        attempts=1,
+    )
     rec = Recorder(http, collect=False)
     leader = VerifiedAggregator(con.cfg, con.leader_hpke, rec)
     reports = _reports(con, rnd)
@@ -345,11 +390,10 @@ def test_replayed_batches(env):
     assert again == first and all(x.reason is None for x in first)
     # the same report ids in a later round: replayed
     req = VerifyRequest.decode(verify_body)
-    later = [
-        VerifyItem(_same_id_round(x.metadata, rnd + 1), x.helper_share, b"", b"") for x in req.items
-    ]
+    later = [replace(x, metadata=_same_id_round(x.metadata, rnd + 1)) for x in req.items]
     r = _post(client, con, "verify", _verify_body(con, rnd + 1, later))
-    assert [x.reason.value for x in decode_verify_response(r.content)] == ["replayed"] * 3
+    # the round is signed: relabelled, they are refused before the replay check
+    assert [x.reason.value for x in decode_verify_response(r.content)] == ["bad_signature"] * 3
     # collect the round, then replay: verify → 409, collect → the same share (no fresh noise)
     ids = [x.report_id for x in first]
     collect = CollectRequest(con.cfg.task_id, rnd, ids, checksum(ids)).encode()
@@ -359,7 +403,9 @@ def test_replayed_batches(env):
     assert "collected" in body["error"]
     assert _post(client, con, "collect", collect).content == share.content
     # a byte-for-byte replay of a captured request (same token) is the same request
-    token = auth_header(con.leader_signing, "POST", _path(con, "verify"), verify_body)
+    token = auth_header(
+        con.leader_signing, "POST", _path(con, "verify"), verify_body, audience=con.audience
+    )
     for _ in range(2):
         _typed(_post(client, con, "verify", verify_body, auth=token), 409, "ProtocolError")
     # collect mismatches: checksum, duplicates, ids never accepted, a round never verified
@@ -384,7 +430,13 @@ def _same_id_round(metadata: bytes, rnd: int) -> bytes:
 def test_honest_round_still_works_after_the_abuse(env):
     con, _, _ = env
     _alive(env)
-    http = HttpHelper(con.cfg.helper_endpoint, con.cfg.task_id, con.leader_signing, attempts=1)
+    http = HttpHelper(
+        con.cfg.helper_endpoint,
+        con.cfg.task_id,
+        con.leader_signing,
+        helper=con.cfg.helper_hpke,
+        attempts=1,
+    )
     leader = VerifiedAggregator(con.cfg, con.leader_hpke, http)
     rng = np.random.default_rng(11)
     ups = [rng.normal(size=D) * 0.05 for _ in range(4)]

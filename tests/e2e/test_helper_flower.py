@@ -63,7 +63,8 @@ def test_flower_verified_round_with_helper_process(tmp_path):
     out = subprocess.run(
         [sys.executable, "-m", "veil.cli", "helper", "init", "--out", str(cons), "--clients",
          "bank0,bank1", "--dimension", str(dim), "--port", str(helper_port), "--max-weight",
-         "5000", "--clip-norm", "1.0", "--min-reports", "2"],
+         "5000", "--clip-norm", "1.0", "--min-reports", "2", "--noise-multiplier", "0",
+         "--allow-unsafe"],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert out.returncode == 0, out.stderr

@@ -44,6 +44,7 @@ def _leader(con, attempts=5):
         con.cfg.helper_endpoint,
         con.cfg.task_id,
         con.leader_signing,
+        helper=con.cfg.helper_hpke,
         attempts=attempts,
         backoff_s=0.05,
     )
@@ -84,11 +85,13 @@ def test_helper_rejects_unauthenticated_and_oversized(helper):
     from veil.crypto.signing import Ed25519Identity
 
     path = f"/v1/tasks/{con.cfg.task_id.hex()}/verify"
-    forged = auth_header(Ed25519Identity.generate(), "POST", path, b"{}")
+    forged = auth_header(Ed25519Identity.generate(), "POST", path, b"{}", audience=con.audience)
     assert httpx.post(url, content=b"{}", headers={"authorization": forged}).status_code == 401
-    stale = auth_header(con.leader_signing, "POST", path, b"{}", ts=int(time.time()) - 3600)
+    stale = auth_header(
+        con.leader_signing, "POST", path, b"{}", ts=int(time.time()) - 3600, audience=con.audience
+    )
     assert httpx.post(url, content=b"{}", headers={"authorization": stale}).status_code == 401
-    good = auth_header(con.leader_signing, "POST", path, b"{}")
+    good = auth_header(con.leader_signing, "POST", path, b"{}", audience=con.audience)
     r = httpx.post(url, content=b"{}", headers={"authorization": good})
     assert r.status_code == 400 and r.json()["type"] == "FormatError"
     big = b"x" * (65 * 1024 * 1024)

@@ -14,16 +14,18 @@ from dataclasses import dataclass
 import numpy as np
 
 from veil.aggregation.config import ConsortiumConfig
-from veil.aggregation.dp import add_noise_to_share
+from veil.aggregation.dp import add_noise_to_share, epsilon_matches
 from veil.aggregation.messages import (
     CollectRequest,
     Reason,
+    VerifyItem,
     VerifyRequest,
     VerifyResult,
     checksum,
     encode_verify_response,
 )
 from veil.aggregation.report import (
+    LEADER_SHARE_HASH_SIZE,
     REPORT_ID_SIZE,
     ROLE_HELPER,
     ROLE_LEADER,
@@ -32,12 +34,13 @@ from veil.aggregation.report import (
     ReportMetadata,
     open_share,
     share_info,
+    signed_message_from_hash,
     vdaf_nonce,
     verify_key_info,
 )
 from veil.aggregation.store import StateStore
 from veil.aggregation.vdafs import TaskVdafs
-from veil.audit import helper_countersign, parse_record
+from veil.audit import AuditRecord, helper_countersign, parse_record
 from veil.crypto.hpke_keys import X25519Identity
 from veil.crypto.signing import Ed25519Identity
 from veil.errors import (
@@ -202,6 +205,9 @@ class HelperCore:
             return VerifyResult(rid, Reason.WRONG_TASK)
         if md.round != req.round:
             return VerifyResult(rid, Reason.WRONG_ROUND)
+        why = self._check_client(md, item)
+        if why is not None:
+            return VerifyResult(rid, why)
         if not self.store.admit(md.task_id, rid, md.round, md.client_id):
             return VerifyResult(rid, Reason.REPLAYED)
         try:
@@ -225,6 +231,17 @@ class HelperCore:
             self.vdafs.weight.encode_verifier_share(prep.weight_vs),
         )
 
+    def _check_client(self, md: ReportMetadata, item: VerifyItem) -> Reason | None:
+        """The client's own signature, against the key enrolled in this Helper's copy of the
+        consortium file: a Leader cannot make up reports (sybils) or alter a client's."""
+        key = self.cfg.clients.get(md.client_id)
+        if key is None:
+            return Reason.UNKNOWN_CLIENT
+        if len(item.leader_share_hash) != LEADER_SHARE_HASH_SIZE or len(item.signature) != 64:
+            return Reason.BAD_SIGNATURE
+        msg = signed_message_from_hash(md, item.leader_share_hash, item.helper_share)
+        return None if key.verify(item.signature, msg) else Reason.BAD_SIGNATURE
+
     def handle_collect(self, body: bytes) -> bytes:
         req = CollectRequest.decode(body)
         self._check_task(req.task_id)
@@ -242,6 +259,9 @@ class HelperCore:
         pending = self.store.pending_ids(req.task_id, req.round)
         if not set(req.report_ids) <= pending:
             raise ProtocolError("collect names a report this Helper did not accept")
+        clients = self.store.clients_of(req.task_id, req.round, req.report_ids)
+        if len(set(clients)) != len(req.report_ids):  # one report per client per round
+            raise ProtocolError("collect names two reports of one client")
         agg = aggregate_out_shares(
             self.vdafs,
             (self.store.load_pending(req.task_id, req.round, rid) for rid in req.report_ids),
@@ -287,9 +307,29 @@ class HelperCore:
             )
         if set(record.accepted) & {r.report for r in record.rejected}:
             raise ProtocolError("a report is both accepted and rejected")
+        if record.unsafe != self.cfg.unsafe_settings():
+            raise ProtocolError(
+                f"the record must state this task's unsafe settings {self.cfg.unsafe_settings()}"
+            )
+        self._check_epsilon(record)
         digest = record.digest().hex()
         self.store.advance_audit(self.cfg.task_id, record.prev, record.seq, record.round, digest)
         return helper_countersign(self.signing, record)
+
+    def _check_epsilon(self, record: AuditRecord) -> None:
+        """The record's ε must be the accountant's for this task's noise (z, q, δ from the
+        Helper's own consortium file) over the rounds this Helper released up to and
+        including this one: the Leader cannot understate what was spent."""
+        dp = self.cfg.dp
+        released = self.store.collected_rounds(self.cfg.task_id, record.round + 1)
+        if not epsilon_matches(
+            record.epsilon, dp.noise_multiplier, dp.sampling_rate, released, dp.delta
+        ):
+            raise ProtocolError(
+                f"round {record.round}: epsilon {record.epsilon} is not the accountant's value "
+                f"for z={dp.noise_multiplier:g}, q={dp.sampling_rate:g} after {released} "
+                "released rounds"
+            )
 
     def _check_task(self, task_id: bytes) -> None:
         if task_id != self.cfg.task_id:

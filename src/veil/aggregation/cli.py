@@ -99,15 +99,22 @@ def init(
     dimension: int = typer.Option(..., "--dimension", help="model parameters d"),
     clip_norm: float = typer.Option(1.0, "--clip-norm"),
     max_weight: int = typer.Option(1000, "--max-weight"),
-    min_reports: int = typer.Option(1, "--min-reports"),
-    noise_multiplier: float = typer.Option(0.0, "--noise-multiplier"),
+    min_reports: int = typer.Option(3, "--min-reports", help="at least 3 unless --allow-unsafe"),
+    noise_multiplier: float = typer.Option(
+        1.0, "--noise-multiplier", help="z: total noise σ = z·C; 0 needs --allow-unsafe"
+    ),
     delta: float = typer.Option(1e-5, "--delta"),
     port: int = typer.Option(8810, "--port", help="the Helper's loopback port"),
+    allow_unsafe: bool = typer.Option(
+        False,
+        "--allow-unsafe",
+        help="accept min_reports < 3 or no noise (recorded in consortium.toml and the audit log)",
+    ),
 ) -> None:
     """Create a consortium: Leader, Helper and client keys plus consortium.toml."""
     import os
 
-    from veil.aggregation.config import ConsortiumConfig, DpConfig
+    from veil.aggregation.config import SAFE_MIN_REPORTS, ConsortiumConfig, DpConfig
     from veil.aggregation.process import write_private
     from veil.crypto.hpke_keys import X25519Identity
     from veil.crypto.keys import identity_file_text
@@ -130,7 +137,10 @@ def init(
         clients={n: k.recipient() for n, k in keys.items()},
         min_reports=min_reports,
         dp=DpConfig(noise_multiplier=noise_multiplier, delta=delta),
+        allow_unsafe=allow_unsafe and bool(min_reports < SAFE_MIN_REPORTS or noise_multiplier == 0),
     )
+    if cfg.allow_unsafe:
+        typer.echo(f"warning: unsafe settings {cfg.unsafe_settings()} allowed", err=True)
     out.mkdir(parents=True, exist_ok=True)
     write_private(out / "leader.identity", identity_file_text(lh) + ls.to_string() + "\n")
     write_private(out / "helper.identity", identity_file_text(hh) + hs.to_string() + "\n")

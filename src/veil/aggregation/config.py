@@ -7,11 +7,13 @@ a default silently.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from veil.crypto.hpke_keys import X25519Recipient
 from veil.crypto.keys import parse_recipient
@@ -19,6 +21,8 @@ from veil.crypto.signing import Ed25519PublicKey
 from veil.errors import ConfigError, VeilError
 
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+#: fewer clients per round than this and the aggregate is close to one client's update
+SAFE_MIN_REPORTS = 3
 
 _SECTIONS = {
     "task": {
@@ -29,6 +33,7 @@ _SECTIONS = {
         "max_weight",
         "min_reports",
         "max_batch",
+        "allow_unsafe",
     },
     "dp": {"noise_multiplier", "delta", "sampling_rate"},
     "leader": {"hpke", "signing"},
@@ -58,11 +63,14 @@ class ConsortiumConfig:
     helper_endpoint: str
     clients: dict[str, Ed25519PublicKey]
     num_frac_bits: int = 0  # 0: choose (veil.aggregation.vdafs.choose_num_frac_bits)
-    min_reports: int = 1
+    min_reports: int = SAFE_MIN_REPORTS
     max_batch: int = 32
     dp: DpConfig = field(default_factory=DpConfig)
     #: the Helper's audit countersigning key (veil.audit); None: no countersigned audit log
     helper_signing: Ed25519PublicKey | None = None
+    #: run with settings that expose single clients (see :meth:`unsafe_settings`); recorded
+    #: in every audit record, which the Helper countersigns only if it says so
+    allow_unsafe: bool = False
 
     def __post_init__(self) -> None:
         if len(self.task_id) != 32:
@@ -91,11 +99,26 @@ class ConsortiumConfig:
         for cid in self.clients:
             if not _CLIENT_ID.match(cid):
                 raise ConfigError(f"client id {cid!r} must match [A-Za-z0-9_.-]{{1,64}}")
-        # The demo and tests run on loopback only; a deployment fronts the Helper with TLS.
-        if not self.helper_endpoint.startswith(
-            ("http://127.0.0.1", "http://localhost", "https://")
-        ):
-            raise ConfigError("helper.endpoint must be https:// or http://127.0.0.1")
+        check_helper_endpoint(self.helper_endpoint)
+        if not isinstance(self.allow_unsafe, bool):
+            raise ConfigError("task.allow_unsafe must be true or false")
+        unsafe = self.unsafe_settings()
+        if unsafe and not self.allow_unsafe:
+            raise ConfigError(
+                f"unsafe settings ({', '.join(unsafe)}): a round of fewer than "
+                f"{SAFE_MIN_REPORTS} clients, or without noise, can expose one client's update; "
+                "set [task] allow_unsafe = true (veil helper init --allow-unsafe) to run anyway "
+                "(it is recorded in the audit log)"
+            )
+
+    def unsafe_settings(self) -> list[str]:
+        """The settings below the safe floor, e.g. ``["min_reports=1", "noise_multiplier=0"]``."""
+        out = []
+        if self.min_reports < SAFE_MIN_REPORTS:
+            out.append(f"min_reports={self.min_reports}")
+        if self.dp.noise_multiplier == 0:
+            out.append("noise_multiplier=0")
+        return out
 
     # ----- TOML -------------------------------------------------------------------------------
     @classmethod
@@ -128,7 +151,8 @@ class ConsortiumConfig:
                 clip_norm=float(task["clip_norm"]),
                 max_weight=task.get("max_weight", 1),
                 num_frac_bits=task.get("num_frac_bits", 0),
-                min_reports=task.get("min_reports", 1),
+                min_reports=task.get("min_reports", SAFE_MIN_REPORTS),
+                allow_unsafe=task.get("allow_unsafe", False),
                 max_batch=task.get("max_batch", 32),
                 leader_hpke=_recipient(leader["hpke"], X25519Recipient, "leader.hpke"),
                 leader_signing=_recipient(leader["signing"], Ed25519PublicKey, "leader.signing"),
@@ -162,6 +186,7 @@ class ConsortiumConfig:
             f"max_weight = {self.max_weight}",
             f"min_reports = {self.min_reports}",
             f"max_batch = {self.max_batch}",
+            *(["allow_unsafe = true"] if self.allow_unsafe else []),
             "",
             "[dp]",
             f"noise_multiplier = {self.dp.noise_multiplier!r}",
@@ -181,6 +206,32 @@ class ConsortiumConfig:
             *(f'"{cid}" = "{key}"' for cid, key in self.clients.items()),
         ]
         return "\n".join(lines) + "\n"
+
+
+def check_helper_endpoint(url: str) -> None:
+    """``https://host[:port]``, or plain ``http://`` only to a loopback host (the demo and
+    tests); parsed, not prefix-matched: ``http://127.0.0.1.evil.example`` is not loopback."""
+    try:
+        parts = urlsplit(url)
+        host, _ = parts.hostname, parts.port  # .port raises ValueError on a bad port
+    except ValueError as exc:
+        raise ConfigError(f"helper.endpoint is not a URL: {exc}") from None
+    if not host or parts.username is not None or parts.password is not None:
+        raise ConfigError("helper.endpoint must name a host (and no user or password)")
+    if parts.scheme == "https":
+        return
+    if parts.scheme == "http" and _is_loopback(host):
+        return
+    raise ConfigError("helper.endpoint must be https://, or http:// to a loopback address")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _recipient(text: object, kind: type, where: str):

@@ -99,6 +99,24 @@ def epsilon(
     return float(acc.get_epsilon(delta))
 
 
+def epsilon_matches(
+    claimed: object, noise_multiplier: float, sampling_rate: float, steps: int, delta: float
+) -> bool:
+    """Whether ``claimed`` is the accountant's ε (RDP or PLD, either is a valid bound) after
+    ``steps`` released rounds; with noise off the only honest claim is "none" (None).
+
+    What the Helper checks before it countersigns an audit record (docs/protocol.md §12)."""
+    if noise_multiplier <= 0:
+        return claimed is None
+    if isinstance(claimed, bool) or not isinstance(claimed, int | float):
+        return False
+    return any(
+        math.isclose(claimed, epsilon(noise_multiplier, sampling_rate, steps, delta, m),
+                     rel_tol=1e-9, abs_tol=1e-12)
+        for m in Accounting
+    )  # fmt: skip
+
+
 def calibrate_noise_multiplier(
     target_epsilon: float,
     delta: float,

@@ -154,7 +154,7 @@ class SecureAggregation:
         cfg = keys.cfg
         helper = HelperProcess(folder, cfg, keys.helper_hpke, _port(cfg), signing=keys.helper_sig)
         helper.start()
-        http = HttpHelper(cfg.helper_endpoint, cfg.task_id, keys.leader_sig)
+        http = HttpHelper(cfg.helper_endpoint, cfg.task_id, keys.leader_sig, helper=cfg.helper_hpke)
         audit = None if audit_path is None else open_log(audit_path, keys.leader_sig, cfg, http)
         store = SqliteStore(folder / "leader.sqlite", keys.leader_hpke)
         leader = VerifiedAggregator(cfg, keys.leader_hpke, http, store)
@@ -191,6 +191,7 @@ class SecureAggregation:
         except ProtocolError as exc:
             if self.leader.released(rnd):  # released but unusable: it still counts
                 self.ledger.step()
+                self._log_released(rnd, global_vec)
             record.update(
                 accepted=[], rejected=[*refused, {"client": "*", "reason": str(exc)[:200]}],
                 epsilon=_finite(self.ledger.epsilon),
@@ -215,8 +216,16 @@ class SecureAggregation:
         if self.cfg.dp.noise_multiplier == 0:
             record["aggregate_equals_honest"] = self._exact(res, honest)
         if self.audit is not None:
-            self._pending = round_fields(rnd, global_vec, res, record["epsilon"])
+            self._pending = round_fields(rnd, global_vec, res, record["epsilon"], self.cfg)
         return (g + res.aggregate).astype(np.float32), record
+
+    def _log_released(self, rnd: int, global_vec: np.ndarray) -> None:
+        """Stage the audit record of a round released but unusable (the model stays as it
+        is): the Helper countersigns no later round until every released one is logged."""
+        released = self.leader.released_result(rnd)
+        if self.audit is not None and released is not None:
+            eps = _finite(self.ledger.epsilon)
+            self._pending = round_fields(rnd, global_vec, released, eps, self.cfg)
 
     def commit(self, rnd: int, global_vec: np.ndarray) -> None:
         """Append round ``rnd``'s audit record, now that the new global model is known

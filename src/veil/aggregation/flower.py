@@ -55,7 +55,8 @@ def server_leader(consortium: str, leader_identity: str) -> VerifiedAggregator:
     cfg = ConsortiumConfig.load(consortium)
     hpke = _one(leader_identity, X25519Identity)
     sig = _one(leader_identity, Ed25519Identity)
-    return VerifiedAggregator(cfg, hpke, HttpHelper(cfg.helper_endpoint, cfg.task_id, sig))
+    http = HttpHelper(cfg.helper_endpoint, cfg.task_id, sig, helper=cfg.helper_hpke)
+    return VerifiedAggregator(cfg, hpke, http)
 
 
 def apply_round(
@@ -97,10 +98,17 @@ class ServerRounds:
         if noised and (new is not None or self.leader.released(rnd)):
             extra["epsilon"] = self.ledger.step()  # a released but unusable round counts too
         if new is None:
+            released = self.leader.released_result(rnd)
+            if self.audit is not None and released is not None:  # unusable, but it is logged
+                fields = round_fields(rnd, vec, released, extra.get("epsilon"), self.leader.cfg)
+                rec = self.audit.append(
+                    task=self.leader.cfg.task_id.hex(), model_after=vec_hash(vec), **fields
+                )
+                extra["audit_records"] = rec.seq + 1
             return vec, accepted, rejected, bytes_up, extra
         after = strategy.aggregate(vec, [(new, 1)])
         if self.audit is not None:
-            fields = round_fields(rnd, vec, res, extra.get("epsilon"))
+            fields = round_fields(rnd, vec, res, extra.get("epsilon"), self.leader.cfg)
             rec = self.audit.append(
                 task=self.leader.cfg.task_id.hex(), model_after=vec_hash(after), **fields
             )

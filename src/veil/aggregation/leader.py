@@ -36,7 +36,7 @@ from veil.aggregation.messages import (
     checksum,
     decode_verify_response,
 )
-from veil.aggregation.report import Report, seal_share, verify_key_info
+from veil.aggregation.report import Report, leader_share_hash, seal_share, verify_key_info
 from veil.aggregation.store import COLLECTED, SqliteStore, StateStore
 from veil.aggregation.transport import HelperTransport
 from veil.aggregation.vdafs import TaskVdafs
@@ -233,6 +233,8 @@ class VerifiedAggregator:
                     rep.helper_share,
                     self.vdafs.pine.encode_verifier_share(p.pine_vs),
                     self.vdafs.weight.encode_verifier_share(p.weight_vs),
+                    leader_share_hash(rep.leader_share),
+                    rep.signature,
                 )
                 for rep, p in batch
             ]
@@ -258,6 +260,24 @@ class VerifiedAggregator:
                     continue
                 outs.append((client, rid, encode_out_share(self.vdafs, pine_out, w_out)))
         return outs, helper_bytes
+
+    def released_result(self, rnd: int) -> RoundResult | None:
+        """A released round's ids from its stored collect job, with no aggregate (None: not
+        released). A round released but unusable (zero total weight) still spent privacy
+        and must be logged: the Helper refuses to countersign past a round left out."""
+        job = self.store.load_job(self.cfg.task_id, rnd)
+        if job is None or not self.released(rnd):
+            return None
+        state = _Job.decode(job)
+        return RoundResult(
+            round=rnd,
+            aggregate=np.zeros(0),
+            total_weight=0,
+            accepted=list(state.clients),
+            rejected=[(c, r) for c, r in state.rejected],
+            accepted_ids=list(state.ids),
+            rejected_ids=[(i, r) for i, r in state.rejected_ids],
+        )
 
     def released(self, rnd: int) -> bool:
         """Whether round ``rnd``'s noised sums were collected (what the DP ledger counts)."""

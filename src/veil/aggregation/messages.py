@@ -30,6 +30,9 @@ class Reason(StrEnum):
     WEIGHT_INVALID = "weight_invalid"
 
 
+ITEM_FIELDS = 6  # metadata, helper share, 2 verifier shares, leader-share hash, signature
+
+
 def b64e(b: bytes) -> str:
     return base64.urlsafe_b64encode(b).decode().rstrip("=")
 
@@ -71,10 +74,15 @@ def _int(obj: dict, key: str) -> int:
 
 @dataclass(frozen=True)
 class VerifyItem:
+    """One report as the Leader forwards it: with the client's signature and the hash of the
+    Leader's sealed share, so the Helper checks the client's signature itself."""
+
     metadata: bytes
     helper_share: bytes
     leader_pine_vs: bytes
     leader_weight_vs: bytes
+    leader_share_hash: bytes = b""
+    signature: bytes = b""
 
 
 @dataclass(frozen=True)
@@ -96,6 +104,8 @@ class VerifyRequest:
                         b64e(i.helper_share),
                         b64e(i.leader_pine_vs),
                         b64e(i.leader_weight_vs),
+                        b64e(i.leader_share_hash),
+                        b64e(i.signature),
                     ]
                     for i in self.items
                 ],
@@ -107,9 +117,9 @@ class VerifyRequest:
         o = _load(body)
         reports = o.get("reports")
         if not isinstance(reports, list) or not all(
-            isinstance(r, list) and len(r) == 4 for r in reports
+            isinstance(r, list) and len(r) == ITEM_FIELDS for r in reports
         ):
-            raise FormatError("reports must be a list of 4-element lists")
+            raise FormatError(f"reports must be a list of {ITEM_FIELDS}-element lists")
         return cls(
             _task(o),
             _int(o, "round"),

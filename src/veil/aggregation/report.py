@@ -23,6 +23,11 @@ ROLE_HELPER = 3
 REPORT_ID_SIZE = 16
 TASK_ID_SIZE = 32
 SIGNATURE_SIZE = 64
+LEADER_SHARE_HASH_SIZE = 32
+#: §3.3: the report signature covers SHA-256 of the Leader's sealed share (the Helper checks
+#: the signature with the hash the Leader forwards)
+REPORT_SIG_LABEL = b"veil/v1/agg/report/v2\x00"
+LEADER_SHARE_LABEL = b"veil/v1/agg/leader-share\x00"
 _SUITE = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.AES_256_GCM)
 _HPKE_OVERHEAD = 32 + 16  # X25519 enc + GCM tag
 
@@ -157,8 +162,18 @@ class PlaintextInputShare:
 
 
 def signed_message(md: ReportMetadata, leader_share: bytes, helper_share: bytes) -> bytes:
-    """§3.3: what the client signs."""
-    return b"veil/v1/agg/report\x00" + md.encode() + opaque32(leader_share) + opaque32(helper_share)
+    """§3.3: what the client signs. The Leader's share enters by its hash, so the Helper can
+    check the signature with the hash the Leader forwards, never the Leader's share itself."""
+    return signed_message_from_hash(md, leader_share_hash(leader_share), helper_share)
+
+
+def leader_share_hash(leader_share: bytes) -> bytes:
+    return hashlib.sha256(LEADER_SHARE_LABEL + leader_share).digest()
+
+
+def signed_message_from_hash(md: ReportMetadata, leader_hash: bytes, helper_share: bytes) -> bytes:
+    """§3.3 from SHA-256 of the Leader's sealed share (what the Helper receives)."""
+    return REPORT_SIG_LABEL + md.encode() + leader_hash + opaque32(helper_share)
 
 
 def share_info(md: ReportMetadata, role: int) -> bytes:

@@ -23,10 +23,14 @@ def vec_hash(vec: np.ndarray) -> str:
     return model_hash(np.ascontiguousarray(vec, dtype=np.float32).tobytes())
 
 
-def round_fields(rnd: int, model_before: np.ndarray, res: RoundResult, epsilon) -> dict:
+def round_fields(
+    rnd: int, model_before: np.ndarray, res: RoundResult, epsilon, cfg: ConsortiumConfig
+) -> dict:
     """A record's fields known once the round is aggregated (``model_after`` comes later:
-    the server step may transform the verified aggregate, e.g. FedAdam)."""
+    the server step may transform the verified aggregate, e.g. FedAdam); the task's unsafe
+    settings are stated (the Helper countersigns only a record that states them)."""
     return {
+        "unsafe": cfg.unsafe_settings(),
         "round": rnd,
         "model_before": vec_hash(model_before),
         "accepted": res.accepted_ids,

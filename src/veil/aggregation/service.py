@@ -1,13 +1,15 @@
 """The Helper as an ASGI service (starlette + uvicorn): docs/protocol.md §5, §6, §8.
 
-Leader requests carry a signed bearer token (Ed25519 over method, path, body hash and time);
-bodies are bounded; every :class:`VeilError` becomes a 4xx with its type, never a crash.
+Leader requests carry a signed bearer token (Ed25519 over method, path, body hash, time and
+audience: this Helper and task), checked from the headers before the body is read; bodies are
+bounded; every :class:`VeilError` becomes a 4xx with its type, never a crash.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import hmac
 import logging
 import time
@@ -18,7 +20,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from veil.aggregation.aggregator import HelperCore
-from veil.aggregation.transport import AUTH_SCHEME, auth_message
+from veil.aggregation.transport import AUTH_SCHEME, auth_message, token_audience
 from veil.errors import ConfigError, FormatError, ProtocolError, VeilError
 
 log = logging.getLogger("veil.helper")
@@ -30,14 +32,16 @@ class _TooLarge(Exception):
     pass
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
+def _declared_too_large(request: Request, limit: int) -> bool:
     declared = request.headers.get("content-length")
     # isdigit() alone admits "²" and other non-ASCII digits; int() of 4,300+ digits raises
-    if declared is not None and (
+    return declared is not None and (
         not (declared.isascii() and declared.isdigit()) or len(declared) > 18
         or int(declared) > limit
-    ):  # fmt: skip
-        raise _TooLarge
+    )  # fmt: skip
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
@@ -47,35 +51,52 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _authorised(core: HelperCore, request: Request, body: bytes) -> bool:
+def _b64(text: str) -> bytes | None:
+    try:
+        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _authorised(core: HelperCore, request: Request, audience: bytes) -> bytes | None:
+    """Check the token from the headers alone, before any of the body is read (an outsider
+    cannot make the Helper buffer 64 MiB). Returns the body hash the token vouches for."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     # compare bytes: compare_digest raises TypeError on a str with non-ASCII characters
     if not hmac.compare_digest(scheme.encode("latin-1"), AUTH_SCHEME.encode()):
-        return False
-    ts_text, _, sig_text = token.partition(".")
+        return None
+    ts_text, _, rest = token.partition(".")
+    hash_text, _, sig_text = rest.partition(".")
     if not (ts_text.isascii() and ts_text.isdigit() and len(ts_text) <= 12):
-        return False  # not plain ASCII seconds ("²" is a digit to isdigit, int() refuses it)
+        return None  # not plain ASCII seconds ("²" is a digit to isdigit, int() refuses it)
     if abs(time.time() - int(ts_text)) > MAX_SKEW_S:
-        return False
-    try:
-        sig = base64.urlsafe_b64decode(sig_text + "=" * (-len(sig_text) % 4))
-    except (binascii.Error, ValueError):
-        return False
-    msg = auth_message(request.method, request.url.path, body, int(ts_text))
-    return core.cfg.leader_signing.verify(sig, msg)
+        return None
+    body_hash, sig = _b64(hash_text), _b64(sig_text)
+    if body_hash is None or sig is None or len(body_hash) != 32:
+        return None
+    msg = auth_message(request.method, request.url.path, body_hash, int(ts_text), audience)
+    return body_hash if core.cfg.leader_signing.verify(sig, msg) else None
 
 
 def create_app(core: HelperCore, *, max_body: int = MAX_BODY) -> Starlette:
+    audience = token_audience(core.cfg.helper_hpke, core.cfg.task_id)
+    unauthorised = {"error": "unauthorized"}
+
     async def handle(request: Request) -> Response:
         op = request.path_params["op"]
         task = request.path_params["task"]
+        if _declared_too_large(request, max_body):
+            return JSONResponse({"error": "request body too large"}, status_code=413)
+        body_hash = _authorised(core, request, audience)
+        if body_hash is None:
+            return JSONResponse(unauthorised, status_code=401)
         try:
             body = await _read_body(request, max_body)
         except _TooLarge:
             return JSONResponse({"error": "request body too large"}, status_code=413)
-        if not _authorised(core, request, body):
-            return JSONResponse({"error": "unauthorized"}, status_code=401)
+        if not hmac.compare_digest(hashlib.sha256(body).digest(), body_hash):
+            return JSONResponse(unauthorised, status_code=401)
         if task != core.cfg.task_id.hex():
             return JSONResponse({"error": "unknown task", "type": "FormatError"}, 404)
         handler = {

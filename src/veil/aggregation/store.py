@@ -17,6 +17,7 @@ from __future__ import annotations
 import enum
 import hmac
 import sqlite3
+import struct
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
@@ -27,7 +28,7 @@ from typing import Any
 from veil.crypto.hpke_keys import X25519Identity
 from veil.crypto.seal import open as open_sealed
 from veil.crypto.seal import seal
-from veil.errors import ConfigError, ProtocolError
+from veil.errors import ConfigError, IntegrityError, ProtocolError
 
 # Portable schema: BLOB/INTEGER are rewritten per dialect (BYTEA/BIGINT on PostgreSQL).
 SCHEMA = """
@@ -53,6 +54,19 @@ CREATE TABLE IF NOT EXISTS audit_head (
 """
 
 OPEN, COLLECTED = "open", "collected"
+
+# What a sealed blob is for: prefixed to the plaintext before sealing, checked on opening
+_CTX_LABEL = b"veil/v1/agg/state\x00"
+_VK, _JOB, _OUT, _AGG, _IDS = b"verify-key", b"collect-job", b"out-share", b"agg-share", b"ids"
+
+
+def _ctx(kind: bytes, task: bytes, rnd: int, report_id: bytes = b"") -> bytes:
+    """The binding of one stored blob: its kind, task, round and (for a share) report id."""
+    return (
+        _CTX_LABEL + kind + b"\x00" + struct.pack(">H", len(task)) + task
+        + struct.pack(">Q", rnd) + struct.pack(">H", len(report_id)) + report_id
+    )  # fmt: skip
+
 
 Query = Callable[[str, tuple], Any]  # runs one statement with ``?`` placeholders, returns a cursor
 
@@ -82,11 +96,16 @@ class StateStore(ABC):
     @abstractmethod
     def close(self) -> None: ...
 
-    def _seal(self, data: bytes) -> bytes:
-        return seal(data, [self._recipient])
+    def _seal(self, data: bytes, ctx: bytes) -> bytes:
+        return seal(ctx + data, [self._recipient])
 
-    def _open(self, blob: bytes) -> bytes:
-        return open_sealed(bytes(blob), [self.identity])
+    def _open(self, blob: bytes, ctx: bytes) -> bytes:
+        """Open a sealed blob and check it was sealed for this row (task, round, kind, id):
+        a blob copied from another task's or round's row is refused, not used."""
+        plain = open_sealed(bytes(blob), [self.identity])
+        if not hmac.compare_digest(plain[: len(ctx)], ctx):
+            raise IntegrityError("stored state was sealed for another task, round or report")
+        return plain[len(ctx) :]
 
     def _status(self, q: Query, task: bytes, rnd: int) -> str | None:
         sql = "SELECT status FROM rounds WHERE task=? AND round=?" + self._share_lock  # noqa: S608 - class constant
@@ -104,7 +123,7 @@ class StateStore(ABC):
             q(
                 "INSERT INTO rounds (task, round, status, verify_key_sealed) VALUES (?,?,?,?) "
                 "ON CONFLICT (task, round) DO NOTHING",
-                (task, rnd, OPEN, self._seal(verify_key)),
+                (task, rnd, OPEN, self._seal(verify_key, _ctx(_VK, task, rnd))),
             )
             status, sealed = q(
                 "SELECT status, verify_key_sealed FROM rounds WHERE task=? AND round=?",
@@ -112,7 +131,9 @@ class StateStore(ABC):
             ).fetchone()
         if status != OPEN:
             raise ProtocolError(f"round {rnd} is already {status}")
-        if sealed is None or not hmac.compare_digest(self._open(sealed), verify_key):
+        if sealed is None or not hmac.compare_digest(
+            self._open(sealed, _ctx(_VK, task, rnd)), verify_key
+        ):
             raise ProtocolError(f"round {rnd} was started with a different verify key")
 
     def verify_key_for(self, task: bytes, rnd: int, fresh: bytes) -> bytes:
@@ -124,14 +145,14 @@ class StateStore(ABC):
             q(
                 "INSERT INTO rounds (task, round, status, verify_key_sealed) VALUES (?,?,?,?) "
                 "ON CONFLICT (task, round) DO NOTHING",
-                (task, rnd, OPEN, self._seal(fresh)),
+                (task, rnd, OPEN, self._seal(fresh, _ctx(_VK, task, rnd))),
             )
             (sealed,) = q(
                 "SELECT verify_key_sealed FROM rounds WHERE task=? AND round=?", (task, rnd)
             ).fetchone()
         if sealed is None:
             raise ProtocolError(f"round {rnd} has no verify key")
-        return self._open(sealed)
+        return self._open(sealed, _ctx(_VK, task, rnd))
 
     # ----- the Leader's collect jobs ----------------------------------------------------------
     def save_job(self, task: bytes, rnd: int, job: bytes) -> None:
@@ -141,7 +162,7 @@ class StateStore(ABC):
             q(
                 "INSERT INTO collect_jobs (task, round, job_sealed) VALUES (?,?,?) "
                 "ON CONFLICT (task, round) DO NOTHING",
-                (task, rnd, self._seal(job)),
+                (task, rnd, self._seal(job, _ctx(_JOB, task, rnd))),
             )
 
     def load_job(self, task: bytes, rnd: int) -> bytes | None:
@@ -149,7 +170,7 @@ class StateStore(ABC):
             row = q(
                 "SELECT job_sealed FROM collect_jobs WHERE task=? AND round=?", (task, rnd)
             ).fetchone()
-        return self._open(row[0]) if row else None
+        return self._open(row[0], _ctx(_JOB, task, rnd)) if row else None
 
     # ----- replay -----------------------------------------------------------------------------
     def offer(self, task: bytes, report_id: bytes, rnd: int, client: str) -> Admission:
@@ -176,7 +197,7 @@ class StateStore(ABC):
     # ----- pending output shares and collection -----------------------------------------------
     def put_pending(self, task: bytes, rnd: int, report_id: bytes, out_share: bytes) -> None:
         """Keep a verified output share (sealed) for an open round; refused once collected."""
-        sealed = self._seal(out_share)
+        sealed = self._seal(out_share, _ctx(_OUT, task, rnd, report_id))
         with self._tx() as q:
             if self._status(q, task, rnd) != OPEN:
                 raise ProtocolError(f"round {rnd} is not open")
@@ -201,6 +222,20 @@ class StateStore(ABC):
             ).fetchall()
         return {bytes(r[0]) for r in rows}
 
+    def clients_of(self, task: bytes, rnd: int, report_ids: Sequence[bytes]) -> list[str]:
+        """The (signature-checked) client of each report id admitted in round ``rnd``."""
+        out = []
+        with self._tx() as q:
+            for rid in report_ids:
+                row = q(
+                    "SELECT client FROM seen_reports WHERE task=? AND report_id=? AND round=?",
+                    (task, rid, rnd),
+                ).fetchone()
+                if row is None:
+                    raise ProtocolError("a report of the collect was not admitted in this round")
+                out.append(str(row[0]))
+        return out
+
     def load_pending(self, task: bytes, rnd: int, report_id: bytes) -> bytes:
         with self._tx() as q:
             row = q(
@@ -209,7 +244,7 @@ class StateStore(ABC):
             ).fetchone()
         if row is None:
             raise ProtocolError("no pending output share for that report")
-        return self._open(row[0])
+        return self._open(row[0], _ctx(_OUT, task, rnd, report_id))
 
     def finish_round(
         self,
@@ -225,8 +260,8 @@ class StateStore(ABC):
 
         One transaction; the conditional UPDATE makes exactly one concurrent caller win.
         """
-        sealed = self._seal(agg_share)
-        ids_sealed = self._seal(b"".join(sorted(report_ids)))
+        sealed = self._seal(agg_share, _ctx(_AGG, task, rnd))
+        ids_sealed = self._seal(b"".join(sorted(report_ids)), _ctx(_IDS, task, rnd))
         with self._tx() as q:
             cur = q(
                 "UPDATE rounds SET status=?, agg_share_sealed=?, report_count=? "
@@ -249,14 +284,15 @@ class StateStore(ABC):
             ).fetchone()
         if row is None:
             return None
-        data = self._open(row[0])
+        data = self._open(row[0], _ctx(_IDS, task, rnd))
         if len(data) % id_len:
             raise ProtocolError("stored report ids have the wrong length")
         return [data[i : i + id_len] for i in range(0, len(data), id_len)]
 
     def advance_audit(self, task: bytes, prev: str, seq: int, rnd: int, record_hash: str) -> None:
         """Move the audit head to ``record_hash`` iff the record extends the last one this
-        Aggregator countersigned (compare-and-set in one transaction: no fork, even racing).
+        Aggregator countersigned (compare-and-set in one transaction: no fork, even racing)
+        and no round this Aggregator collected between the two is left out of the log.
 
         Re-offering the current head (a retried request) is accepted unchanged.
         """
@@ -274,6 +310,14 @@ class StateStore(ABC):
                 )
             if rnd <= head_round:
                 raise ProtocolError(f"round {rnd} does not follow round {head_round}")
+            omitted = q(
+                "SELECT round FROM rounds WHERE task=? AND status=? AND round>? AND round<? "
+                "ORDER BY round",
+                (task, COLLECTED, head_round, rnd),
+            ).fetchall()
+            if omitted:  # released rounds must all be logged, in order
+                shown = ", ".join(str(r[0]) for r in omitted[:10])
+                raise ProtocolError(f"round {shown} was collected but not logged before {rnd}")
             if row is None:
                 cur = q(
                     "INSERT INTO audit_head (task, seq, round, record_hash) VALUES (?,?,?,?) "
@@ -313,7 +357,7 @@ class StateStore(ABC):
                 "SELECT agg_share_sealed FROM rounds WHERE task=? AND round=? AND status=?",
                 (task, rnd, COLLECTED),
             ).fetchone()
-        return self._open(row[0]) if row and row[0] is not None else None
+        return self._open(row[0], _ctx(_AGG, task, rnd)) if row and row[0] is not None else None
 
 
 class SqliteStore(StateStore):

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from veil.aggregation.config import ConsortiumConfig, DpConfig
+from veil.aggregation.config import SAFE_MIN_REPORTS, ConsortiumConfig, DpConfig
 from veil.aggregation.process import free_port
 from veil.crypto.hpke_keys import X25519Identity
 from veil.crypto.keys import Identity, Recipient, parse_identities
@@ -100,6 +100,9 @@ class TaskKeys:
             min_reports=opts.min_reports,
             max_batch=32,
             dp=DpConfig(noise_multiplier=z, delta=opts.delta, sampling_rate=1.0),
+            # the one-machine demo plays every party; its unsafe settings (if any) are
+            # stated in every audit record
+            allow_unsafe=opts.min_reports < SAFE_MIN_REPORTS or z == 0,
         )
         return cls(cfg, leader_hpke, helper_hpke, leader_sig, helper_sig, clients)
 

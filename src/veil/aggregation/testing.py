@@ -14,7 +14,7 @@ from veil.aggregation.client import ReportBuilder
 from veil.aggregation.config import ConsortiumConfig, DpConfig
 from veil.aggregation.leader import VerifiedAggregator
 from veil.aggregation.store import AggregatorStore
-from veil.aggregation.transport import InProcessHelper
+from veil.aggregation.transport import InProcessHelper, token_audience
 from veil.crypto.hpke_keys import X25519Identity
 from veil.crypto.signing import Ed25519Identity
 
@@ -26,6 +26,11 @@ class Consortium:
     leader_signing: Ed25519Identity
     helper_hpke: X25519Identity
     client_keys: dict[str, Ed25519Identity]
+
+    @property
+    def audience(self) -> bytes:
+        """The Helper-and-task audience the Leader's bearer tokens are bound to."""
+        return token_audience(self.cfg.helper_hpke, self.cfg.task_id)
 
     def builder(self, cid: str) -> ReportBuilder:
         return ReportBuilder(self.cfg, cid, self.client_keys[cid])
@@ -64,6 +69,7 @@ def consortium_of(
         clients={c: k.recipient() for c, k in keys.items()},
         min_reports=1,
         dp=DpConfig(noise_multiplier=noise),
+        allow_unsafe=True,  # test consortia: one client, no noise (recorded in audit records)
     )
     cfg = dataclasses.replace(cfg, **task)
     return Consortium(cfg, lh, ls, hh, keys)

@@ -8,11 +8,13 @@ import time
 from typing import Protocol
 
 from veil.aggregation.aggregator import HelperCore
+from veil.crypto.hpke_keys import X25519Recipient
 from veil.crypto.signing import Ed25519Identity
 from veil.errors import ProtocolError
 
 AUTH_SCHEME = "Veil-Ed25519"
 AUTH_LABEL = b"veil/v1/agg/auth\x00"
+AUDIENCE_LABEL = b"veil/v1/agg/audience\x00"
 
 
 class HelperTransport(Protocol):
@@ -37,24 +39,47 @@ class InProcessHelper:
         return self.core.handle_countersign(body)
 
 
-def auth_message(method: str, path: str, body: bytes, ts: int) -> bytes:
-    """docs/protocol.md §6: what the Leader signs for one request."""
+def token_audience(helper_hpke: X25519Recipient, task_id: bytes) -> bytes:
+    """Whom a token is for: one Helper (its HPKE public key) and one task (docs/protocol.md
+    §6), so a token the Leader minted for another Helper or task is refused here."""
+    return hashlib.sha256(AUDIENCE_LABEL + helper_hpke.public_bytes() + task_id).digest()
+
+
+def auth_message(method: str, path: str, body_hash: bytes, ts: int, audience: bytes) -> bytes:
+    """docs/protocol.md §6: what the Leader signs for one request (the body by its hash, so
+    the Helper can check the token from the headers before it reads the body)."""
     return (
         AUTH_LABEL
         + method.upper().encode()
         + b"\x00"
         + path.encode()
         + b"\x00"
-        + hashlib.sha256(body).digest()
+        + body_hash
         + b"\x00"
         + str(ts).encode()
+        + b"\x00"
+        + audience
     )
 
 
-def auth_header(key: Ed25519Identity, method: str, path: str, body: bytes, ts: int | None = None):
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def auth_header(
+    key: Ed25519Identity,
+    method: str,
+    path: str,
+    body: bytes,
+    ts: int | None = None,
+    *,
+    audience: bytes,
+) -> str:
+    """``Veil-Ed25519 <ts>.<b64url SHA-256(body)>.<b64url signature>``."""
     ts = int(time.time()) if ts is None else ts
-    sig = key.sign(auth_message(method, path, body, ts))
-    return f"{AUTH_SCHEME} {ts}.{base64.urlsafe_b64encode(sig).decode().rstrip('=')}"
+    digest = hashlib.sha256(body).digest()
+    sig = key.sign(auth_message(method, path, digest, ts, audience))
+    return f"{AUTH_SCHEME} {ts}.{b64url(digest)}.{b64url(sig)}"
 
 
 class HttpHelper:
@@ -66,6 +91,7 @@ class HttpHelper:
         task_id: bytes,
         leader_key: Ed25519Identity,
         *,
+        helper: X25519Recipient,
         attempts: int = 5,
         backoff_s: float = 0.2,
         timeout_s: float = 120.0,
@@ -75,6 +101,7 @@ class HttpHelper:
         self.endpoint = endpoint.rstrip("/")
         self.prefix = f"/v1/tasks/{task_id.hex()}"
         self.key = leader_key
+        self.audience = token_audience(helper, task_id)
         self.attempts = attempts
         self.backoff_s = backoff_s
         self.client = httpx.Client(timeout=timeout_s)
@@ -102,7 +129,7 @@ class HttpHelper:
                 time.sleep(delay)
                 delay *= 2
             headers = {
-                "authorization": auth_header(self.key, "POST", path, body),
+                "authorization": auth_header(self.key, "POST", path, body, audience=self.audience),
                 "content-type": "application/octet-stream",
             }
             try:
