@@ -63,6 +63,9 @@ class SecureOptions:
     malicious: int = 0
     min_reports: int = 1
     accounting: Accounting = Accounting.RDP
+    #: calibrate ``target_epsilon`` so it holds against either Aggregator (z·√2), not only
+    #: against outsiders (docs/dp.md, *Calibration*)
+    against_one_aggregator: bool = False
 
     @classmethod
     def for_demo(
@@ -93,7 +96,12 @@ class SecureOptions:
             return float(self.noise_multiplier)
         if self.target_epsilon is not None:
             return calibrate_noise_multiplier(
-                self.target_epsilon, self.delta, sampling_rate, rounds, self.accounting
+                self.target_epsilon,
+                self.delta,
+                sampling_rate,
+                rounds,
+                self.accounting,
+                against_one_aggregator=self.against_one_aggregator,
             )
         return 0.0
 
@@ -400,7 +408,12 @@ class LazySecureAggregation:
             return self.inner.privacy()
         done = self._finished()
         if done is None:
-            return {"epsilon": None, "delta": None, "mechanism": "none: no round ran"}
+            return {
+                "epsilon": None,
+                "epsilon_one_aggregator": None,
+                "delta": None,
+                "mechanism": "none: no round ran",
+            }
         return _privacy(*done)
 
     def describe(self) -> dict:
