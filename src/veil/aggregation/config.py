@@ -27,6 +27,7 @@ _SECTIONS = {
         "clip_norm",
         "num_frac_bits",
         "max_weight",
+        "denominator",
         "min_reports",
         "max_batch",
     },
@@ -63,6 +64,10 @@ class ConsortiumConfig:
     dp: DpConfig = field(default_factory=DpConfig)
     #: the Helper's audit countersigning key (veil.audit); None: no countersigned audit log
     helper_signing: Ed25519PublicKey | None = None
+    #: D, the fixed public denominator of the aggregate Σu·W/D (DP-FedAvg's fixed-denominator
+    #: estimator): the expected Σw of a round's reports. None: q·N·W, every enrolled client
+    #: at the maximum weight (docs/dp.md, *Calibration*)
+    denominator: float | None = None
 
     def __post_init__(self) -> None:
         if len(self.task_id) != 32:
@@ -75,6 +80,11 @@ class ConsortiumConfig:
             raise ConfigError("task.clip_norm must be positive")
         if not isinstance(self.max_weight, int) or not 1 <= self.max_weight < 2**32:
             raise ConfigError("task.max_weight must be an integer in [1, 2^32)")
+        d = self.denominator
+        if d is not None and not (
+            isinstance(d, int | float) and not isinstance(d, bool) and math.isfinite(d) and d > 0
+        ):
+            raise ConfigError("task.denominator must be a positive finite number")
         if not isinstance(self.num_frac_bits, int) or not 0 <= self.num_frac_bits <= 40:
             raise ConfigError("task.num_frac_bits must be an integer in [0, 40]")
         if not isinstance(self.min_reports, int) or self.min_reports < 1:
@@ -96,6 +106,13 @@ class ConsortiumConfig:
             ("http://127.0.0.1", "http://localhost", "https://")
         ):
             raise ConfigError("helper.endpoint must be https:// or http://127.0.0.1")
+
+    @property
+    def fixed_denominator(self) -> float:
+        """D: the configured denominator, else q·N·W (no round can exceed it honestly)."""
+        if self.denominator is not None:
+            return float(self.denominator)
+        return self.dp.sampling_rate * len(self.clients) * self.max_weight
 
     # ----- TOML -------------------------------------------------------------------------------
     @classmethod
@@ -127,6 +144,7 @@ class ConsortiumConfig:
                 dimension=task["dimension"],
                 clip_norm=float(task["clip_norm"]),
                 max_weight=task.get("max_weight", 1),
+                denominator=(float(task["denominator"]) if "denominator" in task else None),
                 num_frac_bits=task.get("num_frac_bits", 0),
                 min_reports=task.get("min_reports", 1),
                 max_batch=task.get("max_batch", 32),
@@ -160,6 +178,7 @@ class ConsortiumConfig:
             f"clip_norm = {self.clip_norm!r}",
             f"num_frac_bits = {self.num_frac_bits}",
             f"max_weight = {self.max_weight}",
+            *([f"denominator = {self.denominator!r}"] if self.denominator is not None else []),
             f"min_reports = {self.min_reports}",
             f"max_batch = {self.max_batch}",
             "",

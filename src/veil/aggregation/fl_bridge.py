@@ -60,6 +60,8 @@ class SecureOptions:
     target_epsilon: float | None = None
     delta: float = 1e-5
     max_weight: int = 1 << 16
+    #: D, the fixed public denominator (``[task] denominator``); None: N·W (docs/dp.md)
+    denominator: float | None = None
     malicious: int = 0
     min_reports: int = 1
     accounting: Accounting = Accounting.RDP
@@ -202,7 +204,7 @@ class SecureAggregation:
             epsilon=_finite(eps),
             bytes_per_client=res.bytes_per_client,
             helper_bytes=res.helper_bytes,
-            total_weight=res.total_weight,
+            denominator=res.denominator,
             time_split={
                 "shard": round(shard_s, 4),
                 "verify": round(res.timings["verify_s"], 4),
@@ -250,7 +252,7 @@ class SecureAggregation:
         return call()
 
     def _client_reports(self, rnd: int, g: np.ndarray, updates: list[tuple[str, object]]):
-        """Each client's part: (reports, refused, honest (update, weight) pairs, seconds)."""
+        """Each client's part: (reports, refused, honest (name, u) pairs, seconds)."""
         reports, refused, honest = [], [], []
         shard_s = 0.0
         for name, upd in updates:
@@ -281,20 +283,20 @@ class SecureAggregation:
         if attack is None:
             rep = b.build(rnd, delta, weight)
             self._last[name] = rep
-            return rep, (weighted_update(delta, weight, self.cfg, b.clip), weight)
+            return rep, (name, weighted_update(delta, weight, self.cfg, b.clip))
         rep = hostile_report(attack, b, rnd, delta, weight, earlier=self._last.get(name))
         return rep, None
 
     def _exact(self, res, honest) -> bool:
-        """Noise off: the verified aggregate equals the honest clients' aggregate bit for bit."""
-        accepted_weight = sum(w for _, w in honest)
-        if not honest or accepted_weight != res.total_weight:
+        """Noise off: the verified aggregate equals the honest clients' Σw·clip(Δ)/D bit for
+        bit (exactly the honest clients accepted, their u summed in the clear)."""
+        if not honest or sorted(res.accepted) != sorted(n for n, _ in honest):
             return False
         v = self.leader.vdafs
         total = v.pine.agg_init(None)
-        for u, _ in honest:
+        for _, u in honest:
             total = v.pine.field.add(total, v.pine.encode_float_vec(u))
-        ref = finalize(v, total, res.total_weight, self.cfg.max_weight)
+        ref = finalize(v, total, self.cfg)
         return bool(np.array_equal(ref, res.aggregate))
 
     def privacy(self) -> dict:
@@ -310,10 +312,11 @@ def _privacy(cfg: ConsortiumConfig, ledger: PrivacyLedger) -> dict:
 
 def _describe(cfg: ConsortiumConfig, num_frac_bits: int, attacks: dict[str, Attack]) -> dict:
     return {
-        "vdaf": "Pine64 (draft-chen-cfrg-vdaf-pine-02) + Prio3Sum weight",
+        "vdaf": "Pine64 (draft-chen-cfrg-vdaf-pine-02) + Prio3Sum report count",
         "num_frac_bits": num_frac_bits,
         "clip_norm": cfg.clip_norm,
         "max_weight": cfg.max_weight,
+        "denominator": cfg.fixed_denominator,
         "helper": cfg.helper_endpoint,
         "malicious": {n: a.value for n, a in attacks.items()},
     }
