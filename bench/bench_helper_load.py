@@ -136,13 +136,14 @@ def run(reports: int, dimension: int, batch: int, budget_s: float) -> dict:
     from veil.aggregation.transport import HttpHelper
 
     port = free_port()
-    con = make_consortium(
-        n_clients=reports, dimension=dimension, max_batch=batch,
-        helper_endpoint=f"http://127.0.0.1:{port}",
-    )  # fmt: skip
     rng = np.random.default_rng(0)
     updates = rng.normal(size=(reports, dimension)) * (0.5 / np.sqrt(dimension))
     weights = rng.integers(1, 100, size=reports)
+    con = make_consortium(
+        n_clients=reports, dimension=dimension, max_batch=batch,
+        helper_endpoint=f"http://127.0.0.1:{port}",
+        denominator=float(weights.sum()),  # D = this round's Σw: the weighted mean
+    )  # fmt: skip
     t0 = time.perf_counter()
     built = [
         con.builder(f"c{i}").build(0, updates[i], int(weights[i])).encode() for i in range(reports)

@@ -11,6 +11,7 @@ from veil.aggregation.dp import (
     Accounting,
     PrivacyLedger,
     calibrate_noise_multiplier,
+    client_privacy,
     discrete_gaussian,
     epsilon,
 )
@@ -55,3 +56,29 @@ def test_discrete_gaussian_pmf_shape():
     pmf /= np.exp(-(np.arange(-40, 41) ** 2) / (2 * sigma**2)).sum()
     emp = np.array([np.mean(x == k) for k in ks])
     assert np.allclose(emp, pmf, atol=0.004)
+
+
+def test_one_aggregator_epsilon_is_that_of_half_the_noise():
+    # an Aggregator that subtracts its own noise share faces variance σ²/2: multiplier z/√2
+    # (docs/dp.md example: z = 1, q = 0.1, 100 rounds, δ = 1e-5 → 7.90 outsiders, 16.1 one)
+    led = PrivacyLedger(noise_multiplier=1.0, sampling_rate=0.1, delta=1e-5)
+    led.rounds = 100
+    s = led.summary()
+    assert s["epsilon"] == pytest.approx(7.90, abs=0.01)  # unchanged: against outsiders
+    assert s["epsilon_one_aggregator"] == pytest.approx(
+        epsilon(1 / math.sqrt(2), 0.1, 100, 1e-5), rel=1e-9
+    )
+    assert s["epsilon_one_aggregator"] == pytest.approx(16.1, abs=0.1)
+    p = client_privacy(1.0, 0.3, led)
+    assert p["epsilon"] == s["epsilon"]
+    assert p["epsilon_one_aggregator"] == s["epsilon_one_aggregator"]
+    off = client_privacy(0.0, 0.3, led)
+    assert off["epsilon"] is None and off["epsilon_one_aggregator"] is None
+
+
+def test_calibration_against_one_aggregator():
+    z = calibrate_noise_multiplier(4.0, 1e-5, 1.0, 10, against_one_aggregator=True)
+    assert z == pytest.approx(math.sqrt(2) * calibrate_noise_multiplier(4.0, 1e-5, 1.0, 10))
+    led = PrivacyLedger(noise_multiplier=z, sampling_rate=1.0, delta=1e-5)
+    led.rounds = 10
+    assert led.epsilon_one_aggregator <= 4.0 + 1e-9

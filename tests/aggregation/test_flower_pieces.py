@@ -25,8 +25,8 @@ class Upd:
 def test_node_reports_through_leader(tmp_path):
     r = CliRunner().invoke(
         app, ["helper", "init", "--out", str(tmp_path), "--clients", "n1,n2", "--dimension", "20",
-              "--max-weight", "50", "--min-reports", "2", "--noise-multiplier", "0",
-              "--allow-unsafe"],
+              "--max-weight", "50", "--denominator", "100", "--min-reports", "2",
+              "--noise-multiplier", "0", "--allow-unsafe"],
     )  # fmt: skip
     assert r.exit_code == 0, r.output
     cons = str(tmp_path / "consortium.toml")
@@ -43,5 +43,7 @@ def test_node_reports_through_leader(tmp_path):
         for i, n in enumerate(("n1", "n2"))
     ]  # fmt: skip
     new, res = apply_round(leader, 1, g, reports)
-    assert sorted(res.accepted) == ["n1", "n2"] and res.total_weight == 100  # capped at W
+    assert (
+        sorted(res.accepted) == ["n1", "n2"] and res.denominator == 100
+    )  # weights capped at W = 50
     assert np.allclose(new, 0.015, atol=1e-6)

@@ -73,7 +73,6 @@ def test_a_round_verified_but_not_collected_is_redone_with_the_bound_key(setup):
     fresh = reports()
     res = leader(InProcessHelper(core)).aggregate_round(1, fresh)
     assert res.accepted_ids == [r.metadata.report_id.hex() for r in fresh]
-    assert res.total_weight == 30
 
 
 def test_without_a_durable_key_the_helper_refuses_the_redo(setup, tmp_path):
@@ -91,13 +90,30 @@ def test_without_a_durable_key_the_helper_refuses_the_redo(setup, tmp_path):
         amnesiac.aggregate_round(1, reports())
 
 
+class _Truncates(InProcessHelper):
+    """A Helper whose released aggregate share arrives cut short."""
+
+    def collect(self, body: bytes) -> bytes:
+        return super().collect(body)[:100]
+
+
 def test_a_collected_round_counts_as_released_even_when_unusable(setup):
-    """Both sums were released before the Leader found them unusable (zero total weight):
-    the DP ledger must count that round (``released``), although no model comes of it."""
-    con, core, _, leader = setup
-    lead = leader(InProcessHelper(core))
-    zero = [con.builder(f"c{i}").build(1, np.full(16, 0.01), 0) for i in range(3)]
+    """Both sums were released before the Leader found them unusable (a malformed Helper
+    share): the DP ledger must count that round (``released``), although no model comes
+    of it."""
+    _, core, reports, leader = setup
+    lead = leader(_Truncates(core))
     assert not lead.released(1)
-    with pytest.raises(ProtocolError, match="total weight is zero"):
-        lead.aggregate_round(1, zero)
+    with pytest.raises(ProtocolError, match="malformed"):
+        lead.aggregate_round(1, reports())
     assert lead.released(1)
+
+
+def test_zero_weight_reports_give_a_zero_aggregate(setup):
+    """With the fixed denominator a round of weight-0 reports is an ordinary round (Σu = 0),
+    not a division by a zero total weight."""
+    con, core, _, leader = setup
+    zero = [con.builder(f"c{i}").build(1, np.full(16, 0.01), 0) for i in range(3)]
+    res = leader(InProcessHelper(core)).aggregate_round(1, zero)
+    assert sorted(res.accepted) == ["c0", "c1", "c2"]
+    assert res.aggregate.shape == (16,)

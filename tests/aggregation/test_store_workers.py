@@ -35,7 +35,10 @@ class SplitHelper:
 def test_two_helper_workers_share_postgres_state(tmp_path, postgres_url):
     ports = [free_port(), free_port()]
     con = make_consortium(
-        n_clients=3, helper_endpoint=f"http://127.0.0.1:{ports[0]}", min_reports=2
+        n_clients=3,
+        helper_endpoint=f"http://127.0.0.1:{ports[0]}",
+        min_reports=2,
+        denominator=30,
     )
     workers = [
         HelperProcess(tmp_path / f"w{i}", con.cfg, con.helper_hpke, p, state=postgres_url)
@@ -59,7 +62,7 @@ def test_two_helper_workers_share_postgres_state(tmp_path, postgres_url):
         reports = [con.builder(f"c{i}").build(0, ups[i], 10) for i in range(3)]
         leader = VerifiedAggregator(con.cfg, con.leader_hpke, SplitHelper(https[0], https[1]))
         res = leader.aggregate_round(0, reports)
-        assert sorted(res.accepted) == ["c0", "c1", "c2"] and res.total_weight == 30
+        assert sorted(res.accepted) == ["c0", "c1", "c2"] and res.denominator == 30
         want = np.mean(ups, axis=0)
         assert np.max(np.abs(res.aggregate - want)) < 1e-3
 
@@ -70,7 +73,7 @@ def test_two_helper_workers_share_postgres_state(tmp_path, postgres_url):
         # the next round runs the other way round: verify on worker B, collect on worker A
         fresh = [con.builder(f"c{i}").build(1, ups[i], 5) for i in (0, 1)]
         res1 = other.aggregate_round(1, fresh)
-        assert sorted(res1.accepted) == ["c0", "c1"] and res1.total_weight == 10
+        assert sorted(res1.accepted) == ["c0", "c1"] and res1.denominator == 30
     finally:
         for h in https:
             h.close()

@@ -64,7 +64,7 @@ def test_flower_verified_round_with_helper_process(tmp_path):
         [sys.executable, "-m", "veil.cli", "helper", "init", "--out", str(cons), "--clients",
          "bank0,bank1", "--dimension", str(dim), "--port", str(helper_port), "--max-weight",
          "5000", "--clip-norm", "1.0", "--min-reports", "2", "--noise-multiplier", "0",
-         "--allow-unsafe"],
+         "--allow-unsafe", "--denominator", str(len(parts[0]) + len(parts[1]))],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
@@ -131,7 +131,8 @@ def test_flower_verified_round_with_helper_process(tmp_path):
     (r,) = report["rounds"]
     assert r["secure"] is True
     assert sorted(r["accepted"]) == ["bank0", "bank1"] and r["rejected"] == []
-    assert r["total_weight"] == len(parts[0]) + len(parts[1])
+    # the fixed public denominator D (the expected Σw), not a measured total weight
+    assert r["denominator"] == len(parts[0]) + len(parts[1]) and "total_weight" not in r
     assert r["metrics"]["auc"] > 0.6
     # record-level DP-SGD on both nodes: each one's spend reached the server's accountant
     assert len(r["record_dp"]) == 2 and all(

@@ -32,7 +32,9 @@ class HelperProcess(_HelperProcess):
 @pytest.fixture
 def helper(tmp_path):
     port = free_port()
-    con = make_consortium(n_clients=4, helper_endpoint=f"http://127.0.0.1:{port}", min_reports=2)
+    con = make_consortium(
+        n_clients=4, helper_endpoint=f"http://127.0.0.1:{port}", min_reports=2, denominator=60
+    )
     hp = HelperProcess(tmp_path, con, port)
     hp.start()
     yield hp
@@ -61,7 +63,7 @@ def test_round_over_http_with_hostile_client_and_restart(helper):
     res = leader.aggregate_round(0, reports)
     assert sorted(res.accepted) == ["c0", "c1", "c2"]
     assert res.rejected == [("c3", "update_invalid")]
-    assert res.total_weight == 60
+    assert res.denominator == 60
 
     # the Helper restarts and resumes from its sealed SQLite state: round 0 stays collected
     # (a fresh Leader that forgot it cannot make the Helper aggregate those reports again)

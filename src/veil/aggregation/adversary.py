@@ -74,20 +74,20 @@ def hostile_report(
     cfg = builder.cfg
     if attack is Attack.SCALED_X100:
         u = weighted_update(delta, weight, cfg) * 100
-        return _norm_liar(builder).build_from_measurement(rnd, u, weight)
+        return _norm_liar(builder).build_from_measurement(rnd, u)
     if attack is Attack.SIGN_FLIP_BEYOND_NORM:
         u = -weighted_update(delta, weight, cfg)
         u *= 10 * cfg.clip_norm / max(float(np.linalg.norm(u)), 1e-12)
-        return _norm_liar(builder).build_from_measurement(rnd, u, weight)
+        return _norm_liar(builder).build_from_measurement(rnd, u)
     if attack is Attack.NAN_INF:
         # NaN/inf has no fixed-point encoding; a liar's encoder maps it to a huge magnitude
         u = weighted_update(delta, weight, cfg)
         u[0] = 1e11  # ·2^24 ≈ 1.7e18, still below p/2
-        return _norm_liar(builder).build_from_measurement(rnd, u, weight)
+        return _norm_liar(builder).build_from_measurement(rnd, u)
     if attack is Attack.WRONG_LENGTH:
         liar = _lying_builder(builder, dimension=cfg.dimension + 7)
         u = np.resize(weighted_update(delta, weight, cfg), cfg.dimension + 7) * 0.5
-        return liar.build_from_measurement(rnd, u, weight)
+        return liar.build_from_measurement(rnd, u)
     if attack is Attack.FORGED_SIGNATURE:
         rep = builder.build(rnd, delta, weight)
         forger = Ed25519Identity.generate()
@@ -103,19 +103,19 @@ def hostile_report(
         tampered = dataclasses.replace(rep, helper_share=bytes(hs))
         return dataclasses.replace(tampered, signature=builder.key.sign(tampered.signed_bytes()))
     if attack is Attack.INFLATED_WEIGHT:
-        # The bounded-bits encoding can only express [0, W]; a liar writes a non-bit value
-        # (1000 instead of 0/1) into the lowest bit so the sum decodes far above W.
+        # The count slot's bit encoding can only express [0, 1]; a liar writes a non-bit
+        # value (1000 instead of 0/1) so the count decodes far above 1.
         liar = _lying_builder(builder)
         flp = liar.vdafs.weight.flp
         honest_encode = flp.encode
 
         def inflated(measurement):
-            bits = honest_encode(cfg.max_weight)
+            bits = honest_encode(1)
             bits[0] = 1000
             return bits
 
         flp.encode = inflated
-        return liar.build_from_measurement(rnd, weighted_update(delta, weight, cfg), weight)
+        return liar.build_from_measurement(rnd, weighted_update(delta, weight, cfg))
     raise ValueError(attack)
 
 

@@ -99,6 +99,13 @@ def init(
     dimension: int = typer.Option(..., "--dimension", help="model parameters d"),
     clip_norm: float = typer.Option(1.0, "--clip-norm"),
     max_weight: int = typer.Option(1000, "--max-weight"),
+    denominator: float | None = typer.Option(
+        None,
+        "--denominator",
+        help="D, the fixed public denominator: the expected Σ of the weights (sample counts "
+        "capped at --max-weight) of a round's reports; default clients × max-weight "
+        "(docs/dp.md)",
+    ),
     min_reports: int = typer.Option(3, "--min-reports", help="at least 3 unless --allow-unsafe"),
     noise_multiplier: float = typer.Option(
         1.0, "--noise-multiplier", help="z: total noise σ = z·C; 0 needs --allow-unsafe"
@@ -129,6 +136,7 @@ def init(
         dimension=dimension,
         clip_norm=clip_norm,
         max_weight=max_weight,
+        denominator=denominator,
         leader_hpke=lh.recipient(),
         leader_signing=ls.recipient(),
         helper_hpke=hh.recipient(),

@@ -21,7 +21,7 @@ from veil.aggregation.report import (
     signed_message,
     vdaf_nonce,
 )
-from veil.aggregation.vdafs import TaskVdafs
+from veil.aggregation.vdafs import COUNT_MEASUREMENT, TaskVdafs
 from veil.crypto.signing import Ed25519Identity
 from veil.errors import DataError
 
@@ -47,7 +47,10 @@ def effective_clip(cfg: ConsortiumConfig) -> float:
 def weighted_update(
     delta: np.ndarray, weight: int, cfg: ConsortiumConfig, clip: float | None = None
 ) -> np.ndarray:
-    """u = (w/W)·clip(Δ, C'): what PINE carries (§4, §4.1); C' = :func:`effective_clip`."""
+    """u = (w/W)·clip(Δ, C'): what PINE carries (§4, §4.1); C' = :func:`effective_clip`.
+
+    The weight w stays with the client: it only scales u, whose norm PINE bounds, so no
+    weight, honest or not, can give a client more influence than ‖u‖ ≤ C allows."""
     if not isinstance(weight, int | np.integer) or not 0 <= weight <= cfg.max_weight:
         raise DataError(f"weight must be an integer in [0, {cfg.max_weight}]")
     c = effective_clip(cfg) if clip is None else clip
@@ -72,17 +75,22 @@ class ReportBuilder:
         self.clip = effective_clip(cfg)
 
     def build(self, rnd: int, delta: np.ndarray, weight: int, *, rng=os.urandom) -> Report:
+        """The report of Δ with sample-count weight w, both private: only u = (w/W)·clip(Δ)
+        leaves the client (shared), plus the count slot's constant 1."""
         u = weighted_update(delta, weight, self.cfg, self.clip)
-        return self.build_from_measurement(rnd, u, int(weight), rng=rng)
+        return self.build_from_measurement(rnd, u, rng=rng)
 
-    def build_from_measurement(self, rnd: int, u, weight: int, *, rng=os.urandom) -> Report:
-        """Shard an already weighted and clipped ``u`` (the adversary tests use this too)."""
+    def build_from_measurement(
+        self, rnd: int, u, count: int = COUNT_MEASUREMENT, *, rng=os.urandom
+    ) -> Report:
+        """Shard an already weighted and clipped ``u`` (the adversary tests use this too);
+        ``count`` is the Prio3Sum slot (honest: 1; the range [0, 1] is proved)."""
         v = self.vdafs
         report_id = rng(REPORT_ID_SIZE)
         nonce = vdaf_nonce(self.cfg.task_id, rnd, report_id)
         t0 = time.perf_counter()
         pine_pub, pine_shares = v.pine.shard_with_retry(u, nonce, rng=rng)
-        w_pub, w_shares = v.weight.shard(v.ctx, weight, nonce, rng(v.weight.RAND_SIZE))
+        w_pub, w_shares = v.weight.shard(v.ctx, count, nonce, rng(v.weight.RAND_SIZE))
         t1 = time.perf_counter()
         md = ReportMetadata(
             task_id=self.cfg.task_id,

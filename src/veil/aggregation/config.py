@@ -31,6 +31,7 @@ _SECTIONS = {
         "clip_norm",
         "num_frac_bits",
         "max_weight",
+        "denominator",
         "min_reports",
         "max_batch",
         "allow_unsafe",
@@ -71,6 +72,10 @@ class ConsortiumConfig:
     #: run with settings that expose single clients (see :meth:`unsafe_settings`); recorded
     #: in every audit record, which the Helper countersigns only if it says so
     allow_unsafe: bool = False
+    #: D, the fixed public denominator of the aggregate Σu·W/D (DP-FedAvg's fixed-denominator
+    #: estimator): the expected Σw of a round's reports. None: q·N·W, every enrolled client
+    #: at the maximum weight (docs/dp.md, *Calibration*)
+    denominator: float | None = None
 
     def __post_init__(self) -> None:
         if len(self.task_id) != 32:
@@ -83,6 +88,11 @@ class ConsortiumConfig:
             raise ConfigError("task.clip_norm must be positive")
         if not isinstance(self.max_weight, int) or not 1 <= self.max_weight < 2**32:
             raise ConfigError("task.max_weight must be an integer in [1, 2^32)")
+        d = self.denominator
+        if d is not None and not (
+            isinstance(d, int | float) and not isinstance(d, bool) and math.isfinite(d) and d > 0
+        ):
+            raise ConfigError("task.denominator must be a positive finite number")
         if not isinstance(self.num_frac_bits, int) or not 0 <= self.num_frac_bits <= 40:
             raise ConfigError("task.num_frac_bits must be an integer in [0, 40]")
         if not isinstance(self.min_reports, int) or self.min_reports < 1:
@@ -120,6 +130,13 @@ class ConsortiumConfig:
             out.append("noise_multiplier=0")
         return out
 
+    @property
+    def fixed_denominator(self) -> float:
+        """D: the configured denominator, else q·N·W (no round can exceed it honestly)."""
+        if self.denominator is not None:
+            return float(self.denominator)
+        return self.dp.sampling_rate * len(self.clients) * self.max_weight
+
     # ----- TOML -------------------------------------------------------------------------------
     @classmethod
     def load(cls, path: str | Path) -> ConsortiumConfig:
@@ -150,6 +167,7 @@ class ConsortiumConfig:
                 dimension=task["dimension"],
                 clip_norm=float(task["clip_norm"]),
                 max_weight=task.get("max_weight", 1),
+                denominator=(float(task["denominator"]) if "denominator" in task else None),
                 num_frac_bits=task.get("num_frac_bits", 0),
                 min_reports=task.get("min_reports", SAFE_MIN_REPORTS),
                 allow_unsafe=task.get("allow_unsafe", False),
@@ -184,6 +202,7 @@ class ConsortiumConfig:
             f"clip_norm = {self.clip_norm!r}",
             f"num_frac_bits = {self.num_frac_bits}",
             f"max_weight = {self.max_weight}",
+            *([f"denominator = {self.denominator!r}"] if self.denominator is not None else []),
             f"min_reports = {self.min_reports}",
             f"max_batch = {self.max_batch}",
             *(["allow_unsafe = true"] if self.allow_unsafe else []),

@@ -7,6 +7,10 @@ z · ⌊C·2^f⌋ (the PINE bound in integer units is the L2 sensitivity). Sampl
 Kamath, Steinke (NeurIPS 2020) Algorithm 3 — discrete Laplace proposals, Bernoulli acceptance —
 vectorised with numpy in floating point over uniforms from ``os.urandom`` (the paper's exact
 rational arithmetic is not used; see docs/dp.md). Accounting uses Google's ``dp-accounting``.
+
+ε is reported twice: against outsiders (who see the released sum, noise z), and against one
+curious Aggregator, which knows — and can subtract — its own half of the noise variance, so it
+faces only the other half: multiplier z/√2 (:data:`ONE_AGGREGATOR_FACTOR`).
 """
 
 from __future__ import annotations
@@ -60,6 +64,10 @@ def _to_field(field, noise: np.ndarray) -> np.ndarray:
     neg = noise < 0
     mag = np.abs(noise).astype(np.uint64)
     return np.where(neg, p - mag, mag).astype(np.uint64)
+
+
+#: An Aggregator that subtracts its own noise sees variance σ_int²/2: multiplier z·(1/√2).
+ONE_AGGREGATOR_FACTOR = 1 / math.sqrt(2)
 
 
 class Accounting(Enum):
@@ -123,13 +131,20 @@ def calibrate_noise_multiplier(
     sampling_rate: float,
     steps: int,
     method: Accounting = Accounting.RDP,
+    *,
+    against_one_aggregator: bool = False,
 ) -> float:
-    """The smallest z whose ε after ``steps`` rounds is ≤ target (dp-accounting's search)."""
+    """The smallest z whose ε after ``steps`` rounds is ≤ target (dp-accounting's search).
+
+    ``against_one_aggregator``: the z whose *one-Aggregator* ε (multiplier z/√2) is ≤
+    target, i.e. √2 times the outsiders' z — the target then holds against either Aggregator.
+    """
     import dp_accounting
 
     if not target_epsilon > 0:
         raise ConfigError("target epsilon must be positive")
-    return float(
+    scale = 1 / ONE_AGGREGATOR_FACTOR if against_one_aggregator else 1.0
+    return scale * float(
         dp_accounting.calibrate_dp_mechanism(
             lambda: _accountant(method),
             lambda z: dp_accounting.SelfComposedDpEvent(_event(z, sampling_rate), steps),
@@ -160,9 +175,23 @@ class PrivacyLedger:
             self.noise_multiplier, self.sampling_rate, self.rounds, self.delta, self.method
         )
 
+    @property
+    def epsilon_one_aggregator(self) -> float:
+        """ε against one curious Aggregator, which knows its own noise share (z/√2)."""
+        return epsilon(
+            self.noise_multiplier * ONE_AGGREGATOR_FACTOR,
+            self.sampling_rate,
+            self.rounds,
+            self.delta,
+            self.method,
+        )
+
     def summary(self) -> dict:
+        """``epsilon``: against outsiders (what the audit log records); ``epsilon_one_aggregator``:
+        against the Leader or the Helper alone, each of which can remove its own noise."""
         return {
             "epsilon": self.epsilon,
+            "epsilon_one_aggregator": self.epsilon_one_aggregator,
             "delta": self.delta,
             "mechanism": "distributed discrete Gaussian (Kairouz-Liu-Steinke 2021), "
             f"client-level, z={self.noise_multiplier:g}, q={self.sampling_rate:g}, "
@@ -173,6 +202,6 @@ class PrivacyLedger:
 def client_privacy(noise_multiplier: float, clip_norm: float, ledger: PrivacyLedger) -> dict:
     """report.json's ``privacy`` for verified aggregation's client-level noise."""
     if noise_multiplier == 0:
-        return {"epsilon": None, "delta": None,
+        return {"epsilon": None, "epsilon_one_aggregator": None, "delta": None,
                 "mechanism": "none: noise off (verified aggregation without DP)"}  # fmt: skip
     return {**ledger.summary(), "noise_multiplier": noise_multiplier, "clip_norm": clip_norm}

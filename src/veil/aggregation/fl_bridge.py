@@ -63,9 +63,14 @@ class SecureOptions:
     target_epsilon: float | None = None
     delta: float = 1e-5
     max_weight: int = 1 << 16
+    #: D, the fixed public denominator (``[task] denominator``); None: N·W (docs/dp.md)
+    denominator: float | None = None
     malicious: int = 0
     min_reports: int = 1
     accounting: Accounting = Accounting.RDP
+    #: calibrate ``target_epsilon`` so it holds against either Aggregator (z·√2), not only
+    #: against outsiders (docs/dp.md, *Calibration*)
+    against_one_aggregator: bool = False
 
     @classmethod
     def for_demo(
@@ -96,7 +101,12 @@ class SecureOptions:
             return float(self.noise_multiplier)
         if self.target_epsilon is not None:
             return calibrate_noise_multiplier(
-                self.target_epsilon, self.delta, sampling_rate, rounds, self.accounting
+                self.target_epsilon,
+                self.delta,
+                sampling_rate,
+                rounds,
+                self.accounting,
+                against_one_aggregator=self.against_one_aggregator,
             )
         return 0.0
 
@@ -204,7 +214,7 @@ class SecureAggregation:
             epsilon=_finite(eps),
             bytes_per_client=res.bytes_per_client,
             helper_bytes=res.helper_bytes,
-            total_weight=res.total_weight,
+            denominator=res.denominator,
             time_split={
                 "shard": round(shard_s, 4),
                 "verify": round(res.timings["verify_s"], 4),
@@ -260,7 +270,7 @@ class SecureAggregation:
         return call()
 
     def _client_reports(self, rnd: int, g: np.ndarray, updates: list[tuple[str, object]]):
-        """Each client's part: (reports, refused, honest (update, weight) pairs, seconds)."""
+        """Each client's part: (reports, refused, honest (name, u) pairs, seconds)."""
         reports, refused, honest = [], [], []
         shard_s = 0.0
         for name, upd in updates:
@@ -291,20 +301,20 @@ class SecureAggregation:
         if attack is None:
             rep = b.build(rnd, delta, weight)
             self._last[name] = rep
-            return rep, (weighted_update(delta, weight, self.cfg, b.clip), weight)
+            return rep, (name, weighted_update(delta, weight, self.cfg, b.clip))
         rep = hostile_report(attack, b, rnd, delta, weight, earlier=self._last.get(name))
         return rep, None
 
     def _exact(self, res, honest) -> bool:
-        """Noise off: the verified aggregate equals the honest clients' aggregate bit for bit."""
-        accepted_weight = sum(w for _, w in honest)
-        if not honest or accepted_weight != res.total_weight:
+        """Noise off: the verified aggregate equals the honest clients' Σw·clip(Δ)/D bit for
+        bit (exactly the honest clients accepted, their u summed in the clear)."""
+        if not honest or sorted(res.accepted) != sorted(n for n, _ in honest):
             return False
         v = self.leader.vdafs
         total = v.pine.agg_init(None)
-        for u, _ in honest:
+        for _, u in honest:
             total = v.pine.field.add(total, v.pine.encode_float_vec(u))
-        ref = finalize(v, total, res.total_weight, self.cfg.max_weight)
+        ref = finalize(v, total, self.cfg)
         return bool(np.array_equal(ref, res.aggregate))
 
     def privacy(self) -> dict:
@@ -320,10 +330,11 @@ def _privacy(cfg: ConsortiumConfig, ledger: PrivacyLedger) -> dict:
 
 def _describe(cfg: ConsortiumConfig, num_frac_bits: int, attacks: dict[str, Attack]) -> dict:
     return {
-        "vdaf": "Pine64 (draft-chen-cfrg-vdaf-pine-02) + Prio3Sum weight",
+        "vdaf": "Pine64 (draft-chen-cfrg-vdaf-pine-02) + Prio3Sum report count",
         "num_frac_bits": num_frac_bits,
         "clip_norm": cfg.clip_norm,
         "max_weight": cfg.max_weight,
+        "denominator": cfg.fixed_denominator,
         "helper": cfg.helper_endpoint,
         "malicious": {n: a.value for n, a in attacks.items()},
     }
@@ -454,7 +465,12 @@ class LazySecureAggregation:
             return self.inner.privacy()
         done = self._finished()
         if done is None:
-            return {"epsilon": None, "delta": None, "mechanism": "none: no round ran"}
+            return {
+                "epsilon": None,
+                "epsilon_one_aggregator": None,
+                "delta": None,
+                "mechanism": "none: no round ran",
+            }
         return _privacy(*done)
 
     def describe(self) -> dict:

@@ -178,7 +178,7 @@ def verified_train_round(
     rejected += [{"client": c, "reason": why} for c, why in res.rejected]
     extra = {
         "secure": True,
-        "total_weight": res.total_weight,
+        "denominator": res.denominator,
         "bytes_per_client": res.bytes_per_client,
         "time_split": {
             "verify": round(res.timings["verify_s"], 4),

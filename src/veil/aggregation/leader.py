@@ -3,7 +3,8 @@
 ``VerifiedAggregator.aggregate_round(round, reports) -> RoundResult``: signature, task, round
 and replay checks; opens its own shares; runs PINE and Prio3Sum verification with the Helper
 in batches; aggregates only reports both accept; collects the Helper's (noised) aggregate
-share; decodes and divides by the verified total weight.
+share; decodes and scales by W/D, D the task's fixed public denominator (no total weight is
+measured or released: docs/dp.md).
 """
 
 from __future__ import annotations
@@ -50,8 +51,8 @@ class RoundResult:
     """What one verified round produced; rejections carry a reason, never data."""
 
     round: int
-    aggregate: np.ndarray  # Σ w_i·clip(Δ_i) / Σ w_i (+ noise / Σ w_i)
-    total_weight: int
+    aggregate: np.ndarray  # (W/D)·(Σ u_i + noise), u_i = (w_i/W)·clip(Δ_i): Σ w_i·clip(Δ_i)/D
+    denominator: float  # D, public (the task's); not a measured total weight
     accepted: list[str]  # client ids
     rejected: list[tuple[str, str]]  # (client id, reason)
     timings: dict[str, float] = field(default_factory=dict)
@@ -149,12 +150,12 @@ class VerifiedAggregator:
         helper_share = self.helper.collect(body)
         failpoint("leader.collected", rnd)
         self.store.mark_collected(task, rnd)  # released: it counts against the DP budget
-        aggregate, total_weight = self._unshard(state.own_share, helper_share)
+        aggregate = self._unshard(state.own_share, helper_share)
         t_end = time.perf_counter()
         return RoundResult(
             round=rnd,
             aggregate=aggregate,
-            total_weight=total_weight,
+            denominator=self.cfg.fixed_denominator,
             accepted=list(state.clients),
             rejected=[(c, r) for c, r in state.rejected],
             timings={**timings, "verify_s": t_verify - t0, "aggregate_s": t_end - t_verify},
@@ -300,15 +301,16 @@ class VerifiedAggregator:
             raise Rejected(Reason.DUPLICATE)
         clients_seen.add(md.client_id)
 
-    def _unshard(self, own: bytes, helper: bytes) -> tuple[np.ndarray, int]:
+    def _unshard(self, own: bytes, helper: bytes) -> np.ndarray:
+        """The noised Σu, scaled by W/D. The count slot's shares are not combined: its sum
+        would only repeat the number of accepted reports, and nothing depends on it."""
         v = self.vdafs
-        lp, lw = decode_agg_share(v, own)
-        hp, hw = decode_agg_share(v, helper)
-        total_weight = int(v.weight.unshard(None, [lw, hw], 1))
-        if total_weight <= 0:
-            raise ProtocolError("the verified total weight is zero")
-        summed = v.pine.merge(None, [lp, hp])
-        return finalize(v, summed, total_weight, self.cfg.max_weight), total_weight
+        lp, _ = decode_agg_share(v, own)
+        try:
+            hp, _ = decode_agg_share(v, helper)
+        except (FormatError, ValueError) as exc:  # released, but unusable: it still counts
+            raise ProtocolError(f"the Helper's aggregate share is malformed: {exc}") from None
+        return finalize(v, v.pine.merge(None, [lp, hp]), self.cfg)
 
 
 def _decoded(item: Report | bytes) -> Report:
@@ -320,7 +322,9 @@ def _decoded(item: Report | bytes) -> Report:
         raise Rejected(Reason.MALFORMED) from exc
 
 
-def finalize(vdafs: TaskVdafs, summed, total_weight: int, max_weight: int) -> np.ndarray:
-    """Fixed-point sum → floats → weighted mean: Σu·W/Σw (u = w/W·clip(Δ))."""
+def finalize(vdafs: TaskVdafs, summed, cfg: ConsortiumConfig) -> np.ndarray:
+    """Fixed-point sum → floats → Σu·W/D (u = w/W·clip(Δ)): DP-FedAvg's fixed-denominator
+    estimator (McMahan et al., ICLR 2018). Only the noised Σu is released; W and D are
+    public, so each client moves the aggregate by at most C·W/D whatever it claims."""
     floats = np.asarray(vdafs.pine.decode_float_vec(summed), dtype=np.float64)
-    return floats * (max_weight / total_weight)
+    return floats * (cfg.max_weight / cfg.fixed_denominator)

@@ -91,6 +91,7 @@ class TaskKeys:
             dimension=dimension,
             clip_norm=opts.clip_norm,
             max_weight=opts.max_weight,
+            denominator=opts.denominator,
             leader_hpke=leader_hpke.recipient(),
             leader_signing=leader_sig.recipient(),
             helper_hpke=helper_hpke.recipient(),

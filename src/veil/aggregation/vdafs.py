@@ -1,8 +1,12 @@
-"""The task's two VDAFs: PINE for the clipped update, Prio3Sum for the sample-count weight.
+"""The task's two VDAFs: PINE for the clipped update, Prio3Sum for a report count.
 
 docs/protocol.md §4: the update u = (w/W)·clip(Δ, C) is a PINE measurement (Pine64,
-draft-chen-cfrg-vdaf-pine-02) with L2 bound C; the weight w is a Prio3Sum measurement
-(draft-irtf-cfrg-vdaf-20 §7.4.2) with max_measurement W.
+draft-chen-cfrg-vdaf-pine-02) with L2 bound C; the client scales by its own weight w before
+sharding, so PINE's bound is all that limits its influence (Σu·W/D, fixed D). The second slot
+is a Prio3Sum (draft-irtf-cfrg-vdaf-20 §7.4.2) with max_measurement 1 carrying the constant 1:
+it keeps the report format and the Helper unchanged, and its sum is the number of accepted
+reports, which the round's accepted list already makes public. No weight is measured, so no
+total weight is released (docs/dp.md).
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from veil.vdaf.pine import Pine64, norm_bound_from_float, optimal_chunk_length
 from veil.vdaf.prio3 import Prio3Sum
 
 MAX_FRAC_BITS = 24
+#: what every client puts in the Prio3Sum slot (and its range): one report
+COUNT_MEASUREMENT = 1
 
 
 def _pine(clip_norm: float, frac_bits: int, dimension: int) -> Pine64:
@@ -61,7 +67,7 @@ class TaskVdafs:
     """Both VDAFs of a task, built identically by clients and aggregators."""
 
     pine: Pine64
-    weight: Prio3Sum
+    weight: Prio3Sum  # the report-count slot (max 1), not a sample-count weight
     ctx: bytes  # Prio3 application context
     num_frac_bits: int
     norm_bound_int: int  # DP sensitivity in integer units (PINE bounds the encoded norm)
@@ -75,7 +81,7 @@ class TaskVdafs:
         pine = _pine(cfg.clip_norm, f, cfg.dimension)
         return cls(
             pine=pine,
-            weight=Prio3Sum(2, cfg.max_weight),
+            weight=Prio3Sum(2, COUNT_MEASUREMENT),
             ctx=b"veil/v1/agg" + cfg.task_id,
             num_frac_bits=f,
             norm_bound_int=pine.params.l2_norm_bound,

@@ -23,6 +23,9 @@ def label_client_level(privacy: dict, clients: int, unit: str = "institution") -
                 "label": f"{unit}-level DP off (no noise)"}  # fmt: skip
     meaningful = math.isfinite(eps) and eps <= MEANINGFUL_EPSILON
     label = f"{unit}-level ε = {eps:.3g} at δ = {privacy['delta']:g}"
+    one = privacy.get("epsilon_one_aggregator")
+    if one is not None and math.isfinite(one):
+        label += f" (ε = {one:.3g} against one curious aggregator)"
     if not meaningful:
         label += f" (not meaningful with {clients} {unit}s; see docs/dp.md)"
     return {**privacy, "level": unit, "meaningful": meaningful, "label": label}

@@ -153,8 +153,11 @@ def _secure_step(spec, secure, out: Path, admitted, n_rounds: int, con, owner, r
     from veil.aggregation.fl_bridge import LazySecureAggregation
     from veil.aggregation.task_state import StateKeys
 
-    # the sample-count weight is range-checked up to the row bound the admission claim proved
-    secure = replace(secure, max_weight=spec.policy.rows_max)
+    # weights are capped at the row bound the admission claim proved; the fixed denominator D
+    # is the expected Σw: every admitted bank's row count, which each already shares for
+    # preprocessing (TableStats.rows) — a bank that fails or cheats just shrinks the step
+    rows = sum(len(c.frame()) for c in admitted)
+    secure = replace(secure, max_weight=spec.policy.rows_max, denominator=float(rows))
     con.print(
         "  verified aggregation on: each bank's update leaves it only as a signed PINE report "
         f"sealed to the Leader and a Helper process; {secure.malicious} hostile bank(s)"
