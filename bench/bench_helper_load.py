@@ -50,7 +50,7 @@ def serve_timed(identity: str, config: str, port: int, state: str) -> None:
     from veil.aggregation.cli import load_helper_identity
     from veil.aggregation.config import ConsortiumConfig
     from veil.aggregation.service import create_app
-    from veil.aggregation.store import open_store
+    from veil.aggregation.state_url import open_store
 
     per_report: list[float] = []
     per_request: list[float] = []

@@ -13,7 +13,8 @@ from collections import Counter
 
 import pytest
 
-from veil.aggregation.store import Admission, SqliteStore, StateStore, open_store
+from veil.aggregation.state_url import open_store
+from veil.aggregation.store import Admission, SqliteStore, StateStore
 from veil.crypto.hpke_keys import X25519Identity
 from veil.errors import ConfigError, ProtocolError, VeilError
 

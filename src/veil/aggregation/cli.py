@@ -58,7 +58,7 @@ def serve(
     from veil.aggregation.aggregator import HelperCore
     from veil.aggregation.config import ConsortiumConfig
     from veil.aggregation.service import create_app
-    from veil.aggregation.store import open_store
+    from veil.aggregation.state_url import open_store
     from veil.errors import ConfigError
 
     if host not in ("127.0.0.1", "localhost", "::1"):

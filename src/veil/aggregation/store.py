@@ -3,7 +3,7 @@
 One interface, :class:`StateStore`, with the protocol logic written once in portable SQL; two
 backends supply a connection and a transaction: :class:`SqliteStore` (default, one host) and
 :class:`veil.aggregation.pg_store.PostgresStore` (several workers behind one Aggregator, as
-Janus does). :func:`open_store` picks one from a URL.
+Janus does). :func:`veil.aggregation.state_url.open_store` picks one from a URL.
 
 Secrets (verify keys, output and aggregate shares) are sealed with ``veil.seal`` to the
 Aggregator's own HPKE recipient before they touch the database. Every decision that must not
@@ -28,7 +28,7 @@ from typing import Any
 from veil.crypto.hpke_keys import X25519Identity
 from veil.crypto.seal import open as open_sealed
 from veil.crypto.seal import seal
-from veil.errors import ConfigError, IntegrityError, ProtocolError
+from veil.errors import IntegrityError, ProtocolError
 
 # Portable schema: BLOB/INTEGER are rewritten per dialect (BYTEA/BIGINT on PostgreSQL).
 SCHEMA = """
@@ -394,19 +394,3 @@ class SqliteStore(StateStore):
 
 
 AggregatorStore = SqliteStore  # the historical name, kept for existing callers
-
-
-def open_store(url: str | Path, identity: X25519Identity) -> StateStore:
-    """``sqlite:///abs/path``, ``sqlite://:memory:``, a plain path, or ``postgresql://…``."""
-    text = str(url)
-    if text.startswith(("postgresql://", "postgres://")):
-        from veil.aggregation.pg_store import PostgresStore
-
-        return PostgresStore(text, identity)
-    if text.startswith("sqlite://"):
-        text = text[len("sqlite://") :]
-    elif "://" in text:
-        raise ConfigError("state URL must be sqlite://… or postgresql://…")
-    if not text:
-        raise ConfigError("empty SQLite path in the state URL")
-    return SqliteStore(text, identity)

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from veil.crypto.encoding import b64decode, b64encode
-from veil.crypto.keys import Stanza
+from veil.crypto.recipient import Stanza
 from veil.errors import IntegrityError
 
 MAGIC = b"veil/v1\n"

@@ -31,6 +31,8 @@ from veil.crypto.recipient import (
     Stanza,
 )
 from veil.crypto.rsa_keys import RSAIdentity, RSARecipient
+from veil.crypto.seal import MAGIC
+from veil.crypto.seal import open as open_sealed
 from veil.crypto.signing import Ed25519Identity, Ed25519PublicKey
 from veil.errors import KeyFormatError, PassphraseError
 
@@ -209,9 +211,6 @@ def load_identities(
     paths: Sequence[str | Path], passphrase: str | bytes | None = None
 ) -> list[Identity]:
     """Load identity files; a passphrase-protected one (a sealed file) needs ``passphrase``."""
-    from veil.crypto.seal import MAGIC
-    from veil.crypto.seal import open as open_sealed
-
     out: list[Identity] = []
     for p in paths:
         data = Path(p).read_bytes()

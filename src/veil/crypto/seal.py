@@ -22,15 +22,9 @@ from pathlib import Path
 from typing import BinaryIO, Literal
 
 from veil.crypto.header import MAGIC, SALT_SIZE, Header, hkdf, read_header
-from veil.crypto.keys import (
-    FILE_KEY_SIZE,
-    Ed25519Identity,
-    Ed25519PublicKey,
-    Identity,
-    Recipient,
-    ScryptIdentity,
-    ScryptRecipient,
-)
+from veil.crypto.passphrase import ScryptIdentity, ScryptRecipient
+from veil.crypto.recipient import FILE_KEY_SIZE, Identity, Recipient
+from veil.crypto.signing import Ed25519Identity, Ed25519PublicKey
 from veil.crypto.stream import decrypt_stream, encrypt_stream
 from veil.errors import (
     ConfigError,

@@ -31,10 +31,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from veil.errors import ConfigError
+from veil.fl.local_config import ClientUpdate, DPSteps, TrainConfig, make_optimizer
 
 if TYPE_CHECKING:
     from veil.fl.models import ModelSpec
-    from veil.fl.training import ClientUpdate, TrainConfig
 
 MECHANISM = "record-level DP-SGD (Opacus)"
 
@@ -76,15 +76,6 @@ class RecordDP:
     def to_dict(self) -> dict:
         """JSON-ready form."""
         return asdict(self)
-
-
-@dataclass(frozen=True)
-class DPSteps:
-    """What one client's local update spent: ``steps`` sampled-Gaussian steps."""
-
-    noise_multiplier: float
-    sample_rate: float
-    steps: int
 
 
 def steps_per_round(n: int, cfg: TrainConfig) -> int:
@@ -157,7 +148,6 @@ def dp_local_update(
 
     from veil.fl.models import build_model
     from veil.fl.params import get_vector, set_vector
-    from veil.fl.training import ClientUpdate, make_optimizer
 
     check_trainable(spec, cfg)
     n = len(y)

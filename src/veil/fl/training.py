@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
-from enum import StrEnum
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -19,51 +18,28 @@ if TYPE_CHECKING:
     import torch
 
 from veil.errors import ConfigError, DataError
+from veil.fl import record_dp as rdp
+from veil.fl.local_config import (  # re-exported: the one-call API's types
+    ClientUpdate,
+    DPSteps,
+    Optimizer,
+    TrainConfig,
+    make_optimizer,
+)
 from veil.fl.models import ModelSpec, build_model
 from veil.fl.params import get_vector, set_vector
 
-if TYPE_CHECKING:
-    from veil.fl.record_dp import DPSteps, RecordDP
-
-
-class Optimizer(StrEnum):
-    """Local optimiser."""
-
-    SGD = "sgd"
-    ADAM = "adam"
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Local training hyper-parameters (the same for every client in a round).
-
-    ``proximal_mu`` > 0 adds FedProx's term ``mu/2 * ||w - w_global||^2`` to the loss
-    (Li et al., MLSys 2020, eq. 2).
-    """
-
-    epochs: int = 1
-    batch_size: int = 32
-    lr: float = 0.01
-    optimizer: Optimizer = Optimizer.ADAM
-    proximal_mu: float = 0.0
-    weight_decay: float = 0.0
-    momentum: float = 0.0
-    #: when set, each round runs exactly this many mini-batches instead of ``epochs`` passes
-    #: (FedAvg's K local steps): fewer local steps means less client drift on skewed shards
-    local_steps: int | None = None
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "optimizer", Optimizer(self.optimizer))
-        if self.local_steps is not None and self.local_steps < 1:
-            raise ConfigError("local_steps must be at least 1")
-        if self.epochs < 1 or self.batch_size < 1 or not self.lr > 0 or self.proximal_mu < 0:
-            raise ConfigError("epochs, batch size and learning rate must be positive, mu >= 0")
-
-    def to_dict(self) -> dict:
-        """JSON-ready form."""
-        d = asdict(self)
-        d["optimizer"] = self.optimizer.value
-        return d
+__all__ = [
+    "ClientUpdate",
+    "DPSteps",
+    "Metrics",
+    "Optimizer",
+    "TrainConfig",
+    "derive_seed",
+    "evaluate",
+    "local_update",
+    "make_optimizer",
+]
 
 
 @dataclass(frozen=True)
@@ -80,17 +56,6 @@ class Metrics:
         return asdict(self)
 
 
-@dataclass(frozen=True)
-class ClientUpdate:
-    """What a client returns: its new parameters, its sample count, its mean training loss."""
-
-    vector: np.ndarray
-    num_examples: int
-    loss: float
-    #: with record-level DP: the DP-SGD steps this update spent (for the accountant)
-    dp: DPSteps | None = None
-
-
 def derive_seed(seed: int, round_: int, client: int) -> int:
     """A distinct, reproducible seed for each (round, client) pair."""
     return int(np.random.SeedSequence([seed, round_, client]).generate_state(1)[0])
@@ -104,7 +69,7 @@ def local_update(
     cfg: TrainConfig,
     *,
     seed: int,
-    record_dp: RecordDP | None = None,
+    record_dp: rdp.RecordDP | None = None,
 ) -> ClientUpdate:
     """Train from ``global_vec`` on (x, y) for ``cfg.epochs`` and return the new vector.
 
@@ -114,8 +79,6 @@ def local_update(
     from torch import nn
 
     if record_dp is not None:
-        import veil.fl.record_dp as rdp
-
         if not isinstance(record_dp, rdp.RecordDP):
             raise ConfigError("record_dp must be a veil.fl.record_dp.RecordDP")
         rdp.check_trainable(spec, cfg)
@@ -145,15 +108,6 @@ def local_update(
         total += float(loss.detach()) * len(idx)
         count += len(idx)
     return ClientUpdate(get_vector(model), len(yt), total / max(count, 1))
-
-
-def make_optimizer(params: list, cfg: TrainConfig) -> torch.optim.Optimizer:
-    """The configured local optimiser over ``params``."""
-    import torch
-
-    if cfg.optimizer is Optimizer.ADAM:
-        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
 
 
 def _batches(n: int, cfg: TrainConfig, gen: torch.Generator) -> Iterator[torch.Tensor]:
