@@ -9,11 +9,11 @@ from typer.testing import CliRunner
 
 from veil.aggregation.aggregator import HelperCore
 from veil.aggregation.config import ConsortiumConfig
-from veil.aggregation.flower import _one, apply_round, node_report, server_leader
 from veil.aggregation.store import AggregatorStore
 from veil.aggregation.transport import InProcessHelper
 from veil.cli import app
 from veil.crypto.hpke_keys import X25519Identity
+from veil.fl.flower_verified import _one, apply_round, node_report, server_leader
 
 
 @dataclass

@@ -14,7 +14,6 @@ import pytest
 
 import veil
 from veil.aggregation.config import ConsortiumConfig
-from veil.aggregation.flower import _one
 from veil.aggregation.process import HelperProcess, free_port
 from veil.audit import load_keys, verify_log
 from veil.crypto.hpke_keys import X25519Identity
@@ -23,6 +22,7 @@ from veil.crypto.signing import Ed25519Identity
 from veil.fl import FLOWER_ENV
 from veil.fl.data import credit_risk
 from veil.fl.flower_common import write_app
+from veil.fl.flower_verified import _one
 from veil.fl.pipeline import holdout
 from veil.fl.sealed import seal_table
 

@@ -6,8 +6,8 @@ import io
 
 from rich.console import Console
 
+from veil.fl.display import round_table
 from veil.fl.privacy_report import MEANINGFUL_EPSILON, headline, label_client_level
-from veil.scenarios.display import round_table
 
 
 def test_client_level_epsilon_is_labelled_by_whether_it_means_anything():

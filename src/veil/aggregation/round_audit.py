@@ -1,6 +1,6 @@
 """A verified round's audit record (veil.audit), the same for every Leader front end: the
 embedded runner (:mod:`veil.aggregation.fl_bridge`) and the Flower ServerApp
-(:mod:`veil.aggregation.flower`)."""
+(:mod:`veil.fl.flower_verified`)."""
 
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from veil.aggregation.config import SAFE_MIN_REPORTS, ConsortiumConfig, DpConfig
 from veil.aggregation.process import free_port
@@ -33,8 +33,17 @@ from veil.errors import (
     VeilError,
 )
 
-if TYPE_CHECKING:
-    from veil.aggregation.fl_bridge import SecureOptions
+
+class TaskOptions(Protocol):
+    """What a new task takes from the caller's options (``fl_bridge.SecureOptions`` has it);
+    a protocol, so that this module does not import the bridge that imports it."""
+
+    clip_norm: float
+    max_weight: int
+    denominator: float | None
+    min_reports: int
+    delta: float
+
 
 TASK_STATE = "task.sealed"
 _TASK_FORMAT = "veil-task-state/2"  # /1 was sealed but unsigned: refused
@@ -79,7 +88,7 @@ class TaskKeys:
         cls,
         client_names: list[str],
         dimension: int,
-        opts: SecureOptions,
+        opts: TaskOptions,
         z: float,
         task_id: bytes | None = None,
     ) -> TaskKeys:

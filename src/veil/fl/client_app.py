@@ -64,7 +64,7 @@ def train(msg: Message, context: Context) -> Message:
         spec, vec.astype("float32"), x, y, tcfg, seed=int(cfg["seed"]), record_dp=rdp
     )
     if str(context.node_config.get("consortium", "")):
-        from veil.aggregation.flower import node_train_reply
+        from veil.fl.flower_verified import node_train_reply
 
         return node_train_reply(msg, dict(context.node_config), vec, upd)
     metrics = {"num-examples": upd.num_examples, "loss": upd.loss, **dp_metrics(upd)}

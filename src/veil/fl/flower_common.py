@@ -109,7 +109,7 @@ DEFAULT_RUN_CONFIG: dict[str, object] = {
     # a sealed checkpoint written atomically after every round, sealed to this recipient
     "checkpoint": "",
     "checkpoint-recipient": "",
-    # verified aggregation (veil.aggregation.flower): sealed PINE reports, a Helper process
+    # verified aggregation (veil.fl.flower_verified): sealed PINE reports, a Helper process
     "consortium": "",
     "leader-identity": "",
     # with a consortium: the round log, signed by the Leader and countersigned by the Helper

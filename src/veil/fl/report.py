@@ -12,7 +12,13 @@ from __future__ import annotations
 import json
 import math
 import os
+from datetime import UTC, datetime
 from pathlib import Path
+
+
+def default_out() -> Path:
+    """``runs/<UTC timestamp>``: where a run writes when no ``--out`` is given."""
+    return Path("runs") / datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
 
 
 def build_report(

@@ -158,8 +158,8 @@ def main(grid: Grid, context: Context) -> None:
     vec = get_vector(build_model(spec, seed=seed))
     history = []
     secure = None
-    if str(rc.get("consortium", "")):  # verified aggregation (veil.aggregation.flower)
-        from veil.aggregation.flower import ServerRounds
+    if str(rc.get("consortium", "")):  # verified aggregation (veil.fl.flower_verified)
+        from veil.fl.flower_verified import ServerRounds
 
         secure = ServerRounds(
             str(rc["consortium"]), str(rc["leader-identity"]), str(rc.get("audit-log", ""))

@@ -35,12 +35,11 @@ def train_table(
     ``record_dp`` (:class:`veil.fl.record_dp.RecordDP`) trains every client with DP-SGD and
     puts the record-level guarantee into the report's ``privacy``."""
     from veil.fl.data import read_table
+    from veil.fl.display import comparison_table, round_table
     from veil.fl.pipeline import TableClient, federate, holdout
-    from veil.fl.report import build_report, plot, write_json
+    from veil.fl.report import build_report, default_out, plot, write_json
     from veil.fl.runner import RunConfig
     from veil.fl.strategies import make_strategy
-    from veil.scenarios.consortium import default_out
-    from veil.scenarios.display import comparison_table, round_table
 
     con = console or Console()
     kind = _model_kind(model)

@@ -112,6 +112,7 @@ def _demo_command(scenario: str, doc: str) -> Callable[..., None]:
     ) -> None:
         import importlib
 
+        from veil.fl.report import default_out
         from veil.scenarios import consortium
 
         spec = importlib.import_module(f"veil.scenarios.{scenario}").SPEC
@@ -121,7 +122,7 @@ def _demo_command(scenario: str, doc: str) -> Callable[..., None]:
         )  # fmt: skip
         consortium.run(
             spec,
-            out=out or consortium.default_out(),
+            out=out or default_out(),
             quick=quick,
             seed=seed,
             partition=partition,

@@ -16,16 +16,15 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 from rich.console import Console
 
+from veil.fl.display import Progress, comparison_table, round_table
 from veil.fl.models import ModelKind
 from veil.fl.training import TrainConfig
 from veil.scenarios.claims_step import AdmissionPolicy
-from veil.scenarios.display import Progress, comparison_table, round_table
 
 
 @dataclass(frozen=True)
@@ -52,11 +51,6 @@ class ScenarioSpec:
     #: noise DP-SGD adds to a gradient grows with √(parameters) while the signal does not,
     #: so a smaller model keeps more of it at the same ε (docs/dp.md, *Record-level DP*)
     record_dp_model: tuple[ModelKind, tuple[int, ...]] | None = None
-
-
-def default_out() -> Path:
-    """``runs/<UTC timestamp>``."""
-    return Path("runs") / datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
 
 
 def run(
