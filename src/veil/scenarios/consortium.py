@@ -449,7 +449,7 @@ def measure(
     spec: ScenarioSpec, *, partition: str, seed: int = 0, rounds: int | None = None
 ) -> dict:
     """Federated vs pooled vs local-only for one split, every institution taking part
-    (no sealing, no admission step): what the README's quality table reports."""
+    (no sealing, no admission step): what docs/fl.md's quality table reports."""
     from veil.fl import partition as parts
     from veil.fl.pipeline import TableClient, federate, holdout
     from veil.fl.preprocess import infer_schema

@@ -5,9 +5,9 @@ docs/datasets.md), 25% held out for evaluation, the rest split across five banks
 Dirichlet label skew — some banks lend mostly to good payers, others see many
 defaults. Each bank proves it holds 100-5,000 applicants with a default rate of 5-60%.
 The demo splits with Dirichlet(1.0) (bank default rates 11-48% under the default seed);
-``--partition dirichlet:0.5`` or ``iid`` give the README's other settings.
+``--partition dirichlet:0.5`` or ``iid`` give the other settings of docs/fl.md's quality table.
 Hyper-parameters (MLP 32-16, SGD momentum 0.9, lr 0.05 decaying 3% a round, 10 local
-steps of 32 rows, 40 rounds) are the ones measured in the README's quality table. With
+steps of 32 rows, 40 rounds) are the ones measured in docs/fl.md's quality table. With
 ``--record-dp`` (what ``make demo`` runs) the banks train logistic regression instead
 (``record_dp_model``).
 """
