@@ -111,16 +111,21 @@ def _verify_body(con, rnd: int, items: list[VerifyItem], vk: bytes | None = None
     return VerifyRequest(con.cfg.task_id, rnd, sealed, items).encode()
 
 
-def _honest_batch(env, rnd: int) -> VerifyRequest:
-    """The Leader's real verify request of round ``rnd`` (the round is left uncollected)."""
-    con, _, _ = env
-    http = HttpHelper(
+def _leader_http(con) -> HttpHelper:
+    """The Leader's own HTTP client to the Helper (one attempt: a test wants the first answer)."""
+    return HttpHelper(
         con.cfg.helper_endpoint,
         con.cfg.task_id,
         con.leader_signing,
         helper=con.cfg.helper_hpke,
         attempts=1,
     )
+
+
+def _honest_batch(env, rnd: int) -> VerifyRequest:
+    """The Leader's real verify request of round ``rnd`` (the round is left uncollected)."""
+    con, _, _ = env
+    http = _leader_http(con)
     rec = Recorder(http, collect=False)
     with pytest.raises(_Abort):
         VerifiedAggregator(con.cfg, con.leader_hpke, rec).aggregate_round(rnd, _reports(con, rnd))
@@ -373,13 +378,7 @@ def _with_round(metadata: bytes, rnd: int) -> bytes:
 def test_replayed_batches(env):
     con, _, client = env
     rnd = 4
-    http = HttpHelper(
-        con.cfg.helper_endpoint,
-        con.cfg.task_id,
-        con.leader_signing,
-        helper=con.cfg.helper_hpke,
-        attempts=1,
-    )
+    http = _leader_http(con)
     rec = Recorder(http, collect=False)
     leader = VerifiedAggregator(con.cfg, con.leader_hpke, rec)
     reports = _reports(con, rnd)
@@ -432,13 +431,7 @@ def _same_id_round(metadata: bytes, rnd: int) -> bytes:
 def test_honest_round_still_works_after_the_abuse(env):
     con, _, _ = env
     _alive(env)
-    http = HttpHelper(
-        con.cfg.helper_endpoint,
-        con.cfg.task_id,
-        con.leader_signing,
-        helper=con.cfg.helper_hpke,
-        attempts=1,
-    )
+    http = _leader_http(con)
     leader = VerifiedAggregator(con.cfg, con.leader_hpke, http)
     rng = np.random.default_rng(11)
     ups = [rng.normal(size=D) * 0.05 for _ in range(4)]

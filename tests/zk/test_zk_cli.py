@@ -83,19 +83,17 @@ def test_prove_range_refuses_out_of_range(tmp_path: Path) -> None:
     assert not out.exists()
 
 
-def test_prove_many_and_expect(tmp_path: Path) -> None:
-    (tmp_path / "claims.toml").write_text(CLAIMS)
-    (tmp_path / "secrets.toml").write_text(SECRETS)
+def _prove(tmp_path: Path, claims: str, secrets: str):
+    """``veil zk prove`` on a claims and a secrets file; (the process, the bundle's path)."""
+    (tmp_path / "claims.toml").write_text(claims)
+    (tmp_path / "secrets.toml").write_text(secrets)
     out = tmp_path / "b.json"
-    r = veil(
-        "prove",
-        "--claims",
-        tmp_path / "claims.toml",
-        "--secrets",
-        tmp_path / "secrets.toml",
-        "--out",
-        out,
-    )
+    args = ["--claims", tmp_path / "claims.toml", "--secrets", tmp_path / "secrets.toml"]
+    return veil("prove", *args, "--out", out), out
+
+
+def test_prove_many_and_expect(tmp_path: Path) -> None:
+    r, out = _prove(tmp_path, CLAIMS, SECRETS)
     assert r.returncode == 0, r.stderr
     assert r.stdout.count("commitment ") == 5
     ok = veil("verify", out, "--context", "bank-A / 2026-Q3", "--expect", tmp_path / "claims.toml")
@@ -142,20 +140,11 @@ def test_verify_without_expect_prints_the_proved_statement_not_the_prover_names(
 ) -> None:
     """Issue 13 finding 6: without --expect, ``verify`` printed ``ok    <name>`` with the
     prover's free-text name (here a lie: the bound proved is 1000000, not 100) and exited 0."""
-    (tmp_path / "claims.toml").write_text(
+    r, out = _prove(
+        tmp_path,
         '[[claim]]\ntype = "range"\nvalue = "income"\nmin = 0\nmax = 1000000\n'
-        'name = "income <= 100 (audited)"\n'
-    )
-    (tmp_path / "secrets.toml").write_text("income = 52000\n")
-    out = tmp_path / "b.json"
-    r = veil(
-        "prove",
-        "--claims",
-        tmp_path / "claims.toml",
-        "--secrets",
-        tmp_path / "secrets.toml",
-        "--out",
-        out,
+        'name = "income <= 100 (audited)"\n',
+        "income = 52000\n",
     )
     assert r.returncode == 0, r.stderr
     commitment = r.stdout.split("commitment income: ")[1].split()[0]
