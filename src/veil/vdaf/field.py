@@ -94,10 +94,18 @@ class Field(ABC):
     @classmethod
     def _vec_from_int_array(cls, values: np.ndarray) -> Vec:
         """Fast path of :meth:`vec` for numpy integer arrays (no Python loop)."""
-        if values.dtype.kind == "i":
+        signed = values.dtype.kind == "i"
+        if cls.LIMBS == 1 and cls.MODULUS > 2**63:
+            # Field64: |v| < 2^63 < p < 2^64 < 2p, so one correction (uint64 wraparound)
+            u = values.astype(np.uint64)
+            p = np.uint64(cls.MODULUS)
+            return np.where(values < 0, u + p, u) if signed else np.where(u >= p, u - p, u)
+        if cls.LIMBS == 1 and signed:
+            return (values.astype(np.int64) % np.int64(cls.MODULUS)).astype(np.uint64)  # ≥ 0
+        if signed:
             neg = values < 0
-            signed = values.astype(np.int64)
-            mag = np.where(neg, -signed, signed).astype(np.uint64)  # -(-2^63) -> 2^63
+            s64 = values.astype(np.int64)
+            mag = np.where(neg, -s64, s64).astype(np.uint64)  # -(-2^63) -> 2^63
         else:
             neg = None
             mag = values.astype(np.uint64)
