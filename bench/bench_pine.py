@@ -115,7 +115,7 @@ def measure_baseline(d: int) -> dict:
     """Reference-style plain-Python wraparound tests vs the compiled kernel, same input."""
     import numpy as np
 
-    from veil.vdaf.pine.arith import Field64
+    from veil.vdaf.field import Field64
     from veil.vdaf.pine.circuit import wr_dot_products, wr_dot_products_reference
 
     rng = np.random.default_rng(1)

@@ -18,7 +18,6 @@ _NOT_INSTRUMENTED = [
     "veil.vdaf._kernels",
     "veil.vdaf.field",
     "veil.vdaf.pine._kernels",
-    "veil.vdaf.pine.arith",
 ]
 
 

@@ -1,6 +1,7 @@
-"""Prime fields of draft-irtf-cfrg-vdaf-20 §6.1 (and PINE's), vectorised over numpy.
+"""Prime fields of draft-irtf-cfrg-vdaf-20 §6.1 and PINE's, vectorised over numpy.
 
-Public API (stable; PINE builds on it):
+The one field implementation of veil: Prio3 and PINE (``veil.vdaf.pine``, all four of its
+fields, Field128 included) use these classes directly. Public API (stable):
 
 * Field classes :class:`Field32`, :class:`Field40`, :class:`Field64`, :class:`Field128`,
   each with ``MODULUS``, ``ENCODED_SIZE``, ``GEN_ORDER`` and ``gen()`` (the generator of
@@ -12,14 +13,15 @@ Public API (stable; PINE builds on it):
   broadcasts against vectors), ``F.add/sub/neg/mul``, ``F.inner(a, b)``, ``F.sum(a)``,
   ``F.pow(a, e)``, ``F.inv(x)`` (Python int), ``F.batch_inv(v)``, ``F.encode_vec``/``F.decode_vec``
   (little-endian; decode rejects values ≥ p with :class:`~veil.errors.VdafEncodingError`),
-  ``F.from_uniform_bytes`` (rejection sampling used by the XOFs).
+  ``F.from_uniform_bytes`` (rejection sampling used by the XOFs), ``F.is_vec(v, n)``
+  (shape, dtype and range check of a vector received in memory).
 * Polynomials over 2-power roots of unity: ``F.root(n)`` is ``gen()**(GEN_ORDER//n)``;
   ``F.ntt(c, n)`` evaluates coefficients ``c`` at ``root(n)**i`` (natural order),
   ``F.intt(v)`` interpolates, ``F.ntt_coset(c, n)`` evaluates at ``root(2n)·root(n)**i``.
   They accept a batch: shape ``(rows, n)`` (+ the limb axis for Field128).
 
-Arithmetic kernels: Field64/Field128 use compiled numba ufuncs (see ``_kernels``);
-Field32/Field40 products fit ``uint64`` after a 20-bit split, so they stay in numpy.
+Arithmetic runs on the compiled numba kernels of ``_kernels`` (Field32/Field40 products
+use a 20-bit split so they fit ``uint64``); the NTT lives in ``veil.vdaf.ntt``.
 This is not constant-time code (see docs/vdaf.md); like libprio's warning, it has not
 undergone a security review.
 """
@@ -33,6 +35,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from veil.errors import VdafEncodingError
+from veil.vdaf.ntt import ntt as _ntt
 
 Vec = np.ndarray
 
@@ -91,10 +94,18 @@ class Field(ABC):
     @classmethod
     def _vec_from_int_array(cls, values: np.ndarray) -> Vec:
         """Fast path of :meth:`vec` for numpy integer arrays (no Python loop)."""
-        if values.dtype.kind == "i":
+        signed = values.dtype.kind == "i"
+        if cls.LIMBS == 1 and cls.MODULUS > 2**63:
+            # Field64: |v| < 2^63 < p < 2^64 < 2p, so one correction (uint64 wraparound)
+            u = values.astype(np.uint64)
+            p = np.uint64(cls.MODULUS)
+            return np.where(values < 0, u + p, u) if signed else np.where(u >= p, u - p, u)
+        if cls.LIMBS == 1 and signed:
+            return (values.astype(np.int64) % np.int64(cls.MODULUS)).astype(np.uint64)  # ≥ 0
+        if signed:
             neg = values < 0
-            signed = values.astype(np.int64)
-            mag = np.where(neg, -signed, signed).astype(np.uint64)  # -(-2^63) -> 2^63
+            s64 = values.astype(np.int64)
+            mag = np.where(neg, -s64, s64).astype(np.uint64)  # -(-2^63) -> 2^63
         else:
             neg = None
             mag = values.astype(np.uint64)
@@ -269,6 +280,16 @@ class Field(ABC):
         return (x[:, 1] < phi) | ((x[:, 1] == phi) & (x[:, 0] < plo))
 
     @classmethod
+    def is_vec(cls, v: object, n: int) -> bool:
+        """True iff ``v`` is a canonical vector of ``n`` elements (checks in-memory shares)."""
+        return (
+            isinstance(v, np.ndarray)
+            and v.dtype == np.uint64
+            and v.shape == (n, *cls.elem_shape())
+            and bool(np.all(cls._below_p(v)))
+        )
+
+    @classmethod
     def decode_vec(cls, data: bytes, *, operation: str = "decode") -> Vec:
         """Parse a vector; raises VdafEncodingError on bad length or a value ≥ p."""
         if len(data) % cls.ENCODED_SIZE:
@@ -368,61 +389,6 @@ class Field(ABC):
         n = coeffs.shape[1] if batched else coeffs.shape[0]
         pw = cls.powers(x, n)
         return cls.inner(coeffs, pw)
-
-
-@cache
-def _twiddles(field: type[Field], half: int) -> Vec:
-    return field.powers(field.root(2 * half), half)
-
-
-@cache
-def _bitrev(n: int) -> np.ndarray:
-    bits = n.bit_length() - 1
-    idx = np.arange(n)
-    rev = np.zeros(n, dtype=np.int64)
-    for b in range(bits):
-        rev |= ((idx >> b) & 1) << (bits - 1 - b)
-    return rev
-
-
-@cache
-def _stage_twiddles(field: type[Field], n: int) -> Vec:
-    """tw[h + j] = root(2h)**j for every stage half-size h < n (index 0 unused)."""
-    tw = field.zeros(n)
-    half = 1
-    while half < n:
-        tw[half : 2 * half] = _twiddles(field, half)
-        half *= 2
-    return tw
-
-
-def _ntt(field: type[Field], coeffs: Vec, n: int, *, coset: bool, shift: int = 1) -> Vec:
-    limbs = field.elem_shape()
-    batched = coeffs.ndim - len(limbs) == 2
-    x = coeffs if batched else coeffs[None]
-    rows, m = x.shape[0], x.shape[1]
-    if m > n:
-        raise ValueError("more coefficients than evaluation points")
-    if m < n:
-        x = np.concatenate([x, field.zeros((rows, n - m))], axis=1)
-    if coset:
-        shift = shift * field.root(2 * n) % field.MODULUS
-    if shift != 1:
-        x = field.mul(x, field.powers(shift, n)[None])
-    kernel = field.NTT_KERNEL
-    if kernel is not None and n > 1:
-        out = np.array(x, dtype=np.uint64, order="C", copy=True)
-        getattr(_k(), kernel)(out, _bitrev(n), _stage_twiddles(field, n))
-        return out if batched else out[0]
-    x = np.ascontiguousarray(x[:, _bitrev(n)])
-    half = 1
-    while half < n:
-        blocks = x.reshape((rows, n // (2 * half), 2, half, *limbs))
-        u = blocks[:, :, 0]
-        v = field.mul(blocks[:, :, 1], _twiddles(field, half))
-        x = np.stack([field.add(u, v), field.sub(u, v)], axis=2).reshape((rows, n, *limbs))
-        half *= 2
-    return x if batched else x[0]
 
 
 class _SmallField(Field):

@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from veil.errors import VdafEncodingError
+from veil.vdaf.field import FIELDS
 from veil.vdaf.pine import Pine64, Pine128
-from veil.vdaf.pine.arith import FIELDS
 from veil.vdaf.pine.circuit import PineCircuits
 from veil.vdaf.pine.params import PineParams, decode_fixed_point, encode_gradient_ints
 

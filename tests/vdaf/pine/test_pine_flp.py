@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from veil.vdaf.pine.arith import FIELDS
+from veil.vdaf.field import FIELDS
 from veil.vdaf.pine.circuit import wr_dot_products, wr_dot_products_reference
 from veil.vdaf.pine.flp11 import Flp11, GadgetKind, ParallelSumGadget
 
@@ -43,7 +43,7 @@ def test_prove_matches_direct_interpolation(name: str, kind: GadgetKind) -> None
     flp = Flp11(fld, g, calls)
     inputs = [[int(v) % p for v in rng.integers(0, 2**31, g.arity)] for _ in range(calls)]
     seeds = [int(v) for v in rng.integers(0, 2**31, g.arity)]
-    rows = fld.vec([v for row in inputs for v in row]).reshape(calls, g.arity)
+    rows = fld.vec([v for row in inputs for v in row]).reshape((calls, g.arity, *fld.elem_shape()))
     proof = fld.to_ints(flp.prove_many(rows, [fld.vec(seeds)])[0])
     # direct: wire j takes seed_j at α^0 and call k's input j at α^k
     xs = [pow(flp.alpha, k, p) for k in range(flp.P)]

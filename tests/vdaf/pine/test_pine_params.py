@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from veil.errors import ConfigError
+from veil.vdaf.field import Field32, Field64
 from veil.vdaf.pine import Pine32HmacSha256Aes128, Pine64, Pine128, norm_bound_from_float
-from veil.vdaf.pine.arith import Field32, Field64
 from veil.vdaf.pine.params import PineParams
 
 
@@ -105,8 +105,8 @@ def test_too_many_gadget_calls_for_the_field_is_a_config_error() -> None:
 @pytest.mark.parametrize("n", [1, 7, 100, 2262, 10**4, 10**6])
 @pytest.mark.parametrize("arity", [1, 2])
 def test_optimal_chunk_length_is_optimal(n: int, arity: int) -> None:
+    from veil.vdaf.flp import next_power_of_2
     from veil.vdaf.pine import optimal_chunk_length
-    from veil.vdaf.pine.arith import next_power_of_2
 
     def cost(chunk: int) -> int:
         calls = -(-n // chunk)

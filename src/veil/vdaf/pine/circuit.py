@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from veil.errors import VdafEncodingError
-from veil.vdaf.pine.arith import Field
+from veil.vdaf.field import Field
 from veil.vdaf.pine.flp11 import Flp11, GadgetKind, ParallelSumGadget
 from veil.vdaf.pine.params import PineParams
 from veil.vdaf.pine.xof11 import Xof
@@ -29,12 +29,17 @@ def chunk_count(chunk_length: int, length: int) -> int:
     return (length + chunk_length - 1) // chunk_length
 
 
-def _chunk_rows(fld: Field, flat: np.ndarray, arity: int) -> np.ndarray:
+def _chunk_rows(fld: type[Field], flat: np.ndarray, arity: int) -> np.ndarray:
     """Split into rows of ``arity`` inputs, zero-padding the last (reference ``parallel_sum``)."""
     rows = chunk_count(arity, len(flat))
     out = fld.zeros(rows * arity)
     out[: len(flat)] = flat
-    return out.reshape(rows, arity)
+    return out.reshape((rows, arity, *fld.elem_shape()))
+
+
+def _dot(fld: type[Field], a: np.ndarray, b: np.ndarray) -> int:
+    """Inner product of two vectors as a Python int (the circuits' scalar arithmetic)."""
+    return fld.to_int(fld.inner(a, b, axis=0))
 
 
 def bits_le(value: int, n: int) -> list[int]:
@@ -65,16 +70,14 @@ class PineCircuits:
         """Signed fixed-point integers → field elements; |v| ≥ p is rejected (as the reference)."""
         fld = self.field
         p = fld.MODULUS
-        if ints.dtype == np.int64 and (fld.fast or p > 2**63):
-            if not fld.fast:
-                return fld.vec([int(v) % p for v in ints])
+        if ints.dtype == np.int64:
             if p < 2**63 and np.any(np.abs(ints) >= p):
                 raise VdafEncodingError("gradient entry too large for the field", operation="shard")
-            return fld.from_signed(ints)
+            return fld.vec(ints)  # reduces negatives mod p without a Python loop
         vals = [int(v) for v in ints]
         if any(abs(v) >= p for v in vals):
             raise VdafEncodingError("gradient entry too large for the field", operation="shard")
-        return fld.vec([v % p for v in vals])
+        return fld.vec(vals)
 
     def encode_norm(self, ints: np.ndarray) -> tuple[int, list[int]]:
         """Squared norm mod p and the bits of v = sq and u = sq_norm_bound − sq (mod p)."""
@@ -119,10 +122,10 @@ class PineCircuits:
         fld = self.field
         pr = self.params
         bits = meas[pr.dimension : pr.dimension + pr.num_bits_for_sq_norm]
-        sq_v = fld.dot(bits, self._pow2_sq)
+        sq_v = _dot(fld, bits, self._pow2_sq)
 
         def out(gadget_outputs: np.ndarray) -> int:
-            return (sq_v - fld.sum(gadget_outputs)) % fld.MODULUS
+            return (sq_v - fld.to_int(fld.sum(gadget_outputs))) % fld.MODULUS
 
         return out
 
@@ -134,33 +137,34 @@ class PineCircuits:
         pr = self.params
         p = fld.MODULUS
         inv_s = fld.inv(num_shares)
-        r_bit, r_wr, r_final = (int(x) for x in joint_rand)
+        r_bit, r_wr, r_final = fld.to_ints(joint_rand)
         d = pr.dimension
         nsq = pr.num_bits_for_sq_norm
+        es = fld.elem_shape()
         bits = meas[d : d + pr.bit_checked_len]
         # bit checks: pairs (r_bit^i·b_i, b_i − 1/S)
         bit_pairs = fld.zeros((pr.bit_checked_len, 2))
         bit_pairs[:, 0] = fld.mul(bits, fld.powers(r_bit, pr.bit_checked_len))
-        bit_pairs[:, 1] = fld.sub(bits, fld.scalar(inv_s))
-        rows_bit = _chunk_rows(fld, bit_pairs.reshape(-1), self.main_gadget.arity)
+        bit_pairs[:, 1] = fld.sub(bits, fld.elem(inv_s))
+        rows_bit = _chunk_rows(fld, bit_pairs.reshape((-1, *es)), self.main_gadget.arity)
         # wraparound: pairs (r_wr^i·(dot_i − (v_i − (B − 1)/S)), g_i)
-        wr = bits[2 * nsq :].reshape(pr.num_wr_checks, pr.num_bits_for_wr_check + 1)
+        wr = bits[2 * nsq :].reshape((pr.num_wr_checks, pr.num_bits_for_wr_check + 1, *es))
         v = fld.sum(fld.mul(wr[:, :-1], self._pow2_wr[None, :]), axis=1)
         g = wr[:, -1]
-        computed = fld.sub(v, fld.scalar((pr.wr_check_bound - 1) * inv_s))
+        computed = fld.sub(v, fld.elem((pr.wr_check_bound - 1) * inv_s))
         wr_pairs = fld.zeros((pr.num_wr_checks, 2))
         wr_pairs[:, 0] = fld.mul(fld.sub(dots, computed), fld.powers(r_wr, pr.num_wr_checks))
         wr_pairs[:, 1] = g
-        rows_wr = _chunk_rows(fld, wr_pairs.reshape(-1), self.main_gadget.arity)
-        sq_v = fld.dot(bits[:nsq], self._pow2_sq)
-        sq_u = fld.dot(bits[nsq : 2 * nsq], self._pow2_sq)
+        rows_wr = _chunk_rows(fld, wr_pairs.reshape((-1, *es)), self.main_gadget.arity)
+        sq_v = _dot(fld, bits[:nsq], self._pow2_sq)
+        sq_u = _dot(fld, bits[nsq : 2 * nsq], self._pow2_sq)
         range_check = (sq_v + sq_u - pr.sq_norm_bound * inv_s) % p
-        success = (fld.sum(g) - pr.num_wr_successes * inv_s) % p
+        success = (fld.to_int(fld.sum(g)) - pr.num_wr_successes * inv_s) % p
         nb = self.calls_bit
 
         def out(gadget_outputs: np.ndarray) -> int:
-            bit_check = fld.sum(gadget_outputs[:nb])
-            wr_quad = fld.sum(gadget_outputs[nb:])
+            bit_check = fld.to_int(fld.sum(gadget_outputs[:nb]))
+            wr_quad = fld.to_int(fld.sum(gadget_outputs[nb:]))
             return (
                 bit_check
                 + r_final * range_check
@@ -180,20 +184,23 @@ def wr_random_bytes(xof: Xof, num_checks: int, dimension: int) -> np.ndarray:
     return np.frombuffer(xof.next(num_checks * nb), dtype=np.uint8).reshape(num_checks, nb)
 
 
-def _limbs32(fld: Field, x: np.ndarray) -> np.ndarray:
-    """``L × d`` int64 matrix of the 32-bit limbs of the field elements ``x``."""
+def _limbs32(fld: type[Field], x: np.ndarray) -> np.ndarray:
+    """``L × d`` int64 matrix of the 32-bit limbs of the field elements ``x`` (low first)."""
     nlimbs = (fld.MODULUS.bit_length() + 31) // 32
-    if fld.fast:
-        lo = (x & np.uint64(0xFFFFFFFF)).astype(np.int64)
-        if nlimbs == 1:
-            return lo[None, :]
-        return np.stack([lo, (x >> np.uint64(32)).astype(np.int64)])
-    rows = [[(int(v) >> (32 * i)) & 0xFFFFFFFF for v in x] for i in range(nlimbs)]
-    return np.array(rows, dtype=np.int64).reshape(nlimbs, len(x))
+    words = x.reshape(len(x), fld.LIMBS)  # uint64 words, low first (Field128: [lo, hi])
+    limbs = [
+        (words[:, i // 2] >> np.uint64(32 * (i % 2)) & np.uint64(0xFFFFFFFF)).astype(np.int64)
+        for i in range(nlimbs)
+    ]
+    return np.stack(limbs)
 
 
 def wr_dot_products(
-    fld: Field, x: np.ndarray, zbytes: np.ndarray, dimension: int, signed: np.ndarray | None = None
+    fld: type[Field],
+    x: np.ndarray,
+    zbytes: np.ndarray,
+    dimension: int,
+    signed: np.ndarray | None = None,
 ) -> list[int]:
     """z_i·x mod p for every test i, with z_i ∈ {−1, 0, 1}^d read from ``zbytes``.
 
@@ -223,7 +230,7 @@ def wr_dot_products(
 
 
 def wr_dot_products_reference(
-    fld: Field, x: list[int], zbytes: bytes, num_checks: int, dimension: int
+    fld: type[Field], x: list[int], zbytes: bytes, num_checks: int, dimension: int
 ) -> list[int]:
     """Plain-Python transcription of the reference ``run_wr_checks`` (for tests)."""
     p = fld.MODULUS

@@ -24,7 +24,8 @@ from enum import Enum
 import numpy as np
 
 from veil.errors import ConfigError, VerificationFailed
-from veil.vdaf.pine.arith import Field, next_power_of_2
+from veil.vdaf.field import Field
+from veil.vdaf.flp import next_power_of_2
 
 
 class GadgetKind(Enum):
@@ -45,7 +46,7 @@ class ParallelSumGadget:
     def arity(self) -> int:
         return self.count * (2 if self.kind is GadgetKind.MUL else 1)
 
-    def eval_rows(self, fld: Field, x: np.ndarray) -> np.ndarray:
+    def eval_rows(self, fld: type[Field], x: np.ndarray) -> np.ndarray:
         """Gadget value for each row of ``x`` (shape ``rows × arity``)."""
         if self.kind is GadgetKind.MUL:
             return fld.sum(fld.mul(x[:, 0::2], x[:, 1::2]), axis=1)
@@ -55,7 +56,7 @@ class ParallelSumGadget:
 class Flp11:
     """Prove/query/decide for one ParallelSum gadget called ``calls`` times (VDAF-11)."""
 
-    def __init__(self, fld: Field, gadget: ParallelSumGadget, calls: int) -> None:
+    def __init__(self, fld: type[Field], gadget: ParallelSumGadget, calls: int) -> None:
         self.field = fld
         self.gadget = gadget
         self.calls = calls
@@ -63,7 +64,7 @@ class Flp11:
         if 2 * self.P > fld.GEN_ORDER:
             raise ConfigError(
                 f"{calls} gadget calls need roots of unity of order {2 * self.P}, "
-                f"which {fld.name} lacks: use a larger chunk length"
+                f"which {fld.__name__} lacks: use a larger chunk length"
             )
         self.alpha = fld.root(self.P)
         self.gadget_poly_len = gadget.DEGREE * (self.P - 1) + 1
@@ -77,7 +78,7 @@ class Flp11:
         """``arity × P`` wire values with column 0 (the seeds) left zero."""
         fld = self.field
         w = fld.zeros((self.gadget.arity, self.P))
-        w[:, 1 : self.calls + 1] = call_inputs.T
+        w[:, 1 : self.calls + 1] = np.swapaxes(call_inputs, 0, 1)
         return w
 
     def _gadget_poly(self, evals: np.ndarray) -> np.ndarray:
@@ -87,21 +88,19 @@ class Flp11:
             prod = fld.sum(fld.mul(evals[0::2], evals[1::2]), axis=0)
         else:
             prod = fld.sum(fld.mul(evals, evals), axis=0)
-        return fld.ntt(prod, inverse=True)[: self.gadget_poly_len]
+        return fld.intt(prod)[: self.gadget_poly_len]
 
     # ----- prove -----------------------------------------------------------------------------
     def prove_many(self, call_inputs: np.ndarray, seeds: list[np.ndarray]) -> list[np.ndarray]:
         """One proof per seed vector, all over the same gadget inputs (``calls × arity``)."""
         fld = self.field
         P = self.P
-        coeffs = fld.ntt(self._wires(call_inputs), inverse=True)
-        padded = fld.zeros((self.gadget.arity, 2 * P))
-        padded[:, :P] = coeffs
-        base = fld.ntt(padded)
+        coeffs = fld.intt(self._wires(call_inputs))
+        base = fld.ntt(coeffs, 2 * P)  # zero-padded to 2P coefficients
         # A seed s at α^0 adds s·L_0(x) = s·(1/P)·Σ x^i to a wire: its 2P evaluations are s·u.
-        u_coeffs = fld.zeros(2 * P)
-        u_coeffs[:P] = fld.scalar(fld.inv(P))
-        u = fld.ntt(u_coeffs)
+        u_coeffs = fld.zeros(P)
+        u_coeffs[:] = fld.elem(fld.inv(P))
+        u = fld.ntt(u_coeffs, 2 * P)
         proofs = []
         for s in seeds:
             evals = fld.add(base, fld.mul(s[:, None], u[None, :]))
@@ -116,7 +115,7 @@ class Flp11:
         poly = proof[self.gadget.arity :]
         folded = poly[:P].copy()
         folded[: len(poly) - P] = fld.add(folded[: len(poly) - P], poly[P:])
-        return fld.ntt(folded)[1 : self.calls + 1]
+        return fld.ntt(folded, P)[1 : self.calls + 1]
 
     def query(
         self,
@@ -142,21 +141,21 @@ class Flp11:
         # Barycentric form: w(t) = (t^P − 1)/P · Σ_k w_k·α^k/(t − α^k), over k ≤ calls.
         n = self.calls + 1
         ak = fld.powers(self.alpha, n)
-        lam = fld.mul(ak, fld.inv_vec(fld.sub(fld.full(n, t), ak)))
+        lam = fld.mul(ak, fld.batch_inv(fld.sub(fld.elem(t), ak)))  # t ≠ α^k: t^P ≠ 1
         scale = (tP - 1) * fld.inv(P) % p
         w = self._wires(call_inputs)[:, :n]
         w[:, 0] = seeds
-        wire_at_t = fld.mul(fld.sum(fld.mul(w, lam[None, :]), axis=1), fld.scalar(scale))
-        poly_at_t = fld.dot(poly, fld.powers(t, len(poly)))
-        return np.concatenate([fld.vec([v]), wire_at_t, fld.vec([poly_at_t])])
+        wire_at_t = fld.mul(fld.sum(fld.mul(w, lam[None, :]), axis=1), fld.elem(scale))
+        poly_at_t = fld.poly_eval(poly, t)
+        return np.concatenate([fld.vec([v]), wire_at_t, poly_at_t[None]])
 
     # ----- decide ----------------------------------------------------------------------------
     def decide(self, verifier: np.ndarray) -> bool:
         fld = self.field
         if len(verifier) != self.VERIFIER_LEN:
             return False
-        if int(verifier[0]) != 0:
+        if fld.to_int(verifier[0]) != 0:
             return False
-        x = verifier[1:-1].reshape(1, -1)
-        y = int(verifier[-1])
-        return int(self.gadget.eval_rows(fld, x)[0]) == y
+        x = verifier[None, 1:-1]
+        y = fld.to_int(verifier[-1])
+        return fld.to_int(self.gadget.eval_rows(fld, x)[0]) == y

@@ -15,7 +15,7 @@ import numpy as np
 from veil.errors import VdafEncodingError
 
 if TYPE_CHECKING:
-    from veil.vdaf.pine.arith import Field
+    from veil.vdaf.field import Field
 
 
 # ----- message types ---------------------------------------------------------------------------
@@ -148,18 +148,11 @@ class PineCodec:
             raise VdafEncodingError(f"{what} must be {n} bytes, got {got}", operation=op)
 
     def _check_vec(self, v: object, n: int, what: str, op: str) -> None:
-        if not isinstance(v, np.ndarray) or v.ndim != 1 or len(v) != n:
-            raise VdafEncodingError(f"{what} must be a vector of {n} field elements", operation=op)
-        if v.dtype != self.field.dtype:
+        if not self.field.is_vec(v, n):
             raise VdafEncodingError(
-                f"{what} has dtype {v.dtype}, expected {self.field.dtype}", operation=op
+                f"{what} must be a canonical {self.field.__name__} vector of {n} elements",
+                operation=op,
             )
-        if self.field.fast:
-            bad = bool(np.any(v >= np.uint64(self.field.MODULUS)))
-        else:
-            bad = any(not isinstance(x, int) or not 0 <= x < self.field.MODULUS for x in v)
-        if bad:
-            raise VdafEncodingError(f"{what} has an element outside the field", operation=op)
 
     def _check_public_share(self, ps: object, op: str) -> None:
         if not isinstance(ps, PinePublicShare):

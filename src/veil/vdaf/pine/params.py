@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from veil.errors import ConfigError, VdafEncodingError
-from veil.vdaf.pine.arith import Field, next_power_of_2
+from veil.vdaf.field import Field
+from veil.vdaf.flp import next_power_of_2
 
 ALPHA = 8.7
 NUM_WR_CHECKS = 100
@@ -39,7 +40,7 @@ def norm_bound_from_float(bound: float, num_frac_bits: int) -> int:
 class PineParams:
     """Validated PINE parameters and everything derived from them (see module docstring)."""
 
-    field: Field
+    field: type[Field]
     l2_norm_bound: int
     num_frac_bits: int
     dimension: int
@@ -58,7 +59,7 @@ class PineParams:
     @classmethod
     def create(
         cls,
-        fld: Field,
+        fld: type[Field],
         l2_norm_bound: int,
         num_frac_bits: int,
         dimension: int,
@@ -98,12 +99,12 @@ class PineParams:
         # Figure 1 of [ROCT23]: q > 3·sq_norm_bound + 2.
         if (p - 2) / sq_norm_bound <= 3:
             raise ConfigError(
-                f"L2-norm bound {l2_norm_bound} is too large for a range check in {fld.name}"
+                f"L2-norm bound {l2_norm_bound} is too large for a range check in {fld.__name__}"
             )
         # Lemma 3.3 of [ROCT23].
         if p / num_wr_checks < 2 or p / wr_check_bound < 2600 or wr_check_bound**2 / p > 4000:
             raise ConfigError(
-                f"wraparound check infeasible in {fld.name} with bound {l2_norm_bound}, "
+                f"wraparound check infeasible in {fld.__name__} with bound {l2_norm_bound}, "
                 f"alpha {alpha} and {num_wr_checks} checks"
             )
         num_bits_for_sq_norm = sq_norm_bound.bit_length()
@@ -170,12 +171,12 @@ def encode_gradient_ints(measurement: object, dimension: int, num_frac_bits: int
     return out
 
 
-def decode_fixed_point(fld: Field, values: np.ndarray, num_frac_bits: int) -> list[float]:
+def decode_fixed_point(fld: type[Field], values: np.ndarray, num_frac_bits: int) -> list[float]:
     """Field elements → floats: values above ⌊p/2⌋ are negative; divide by 2^num_frac_bits."""
     p = fld.MODULUS
     half = p // 2
     scale = 2**num_frac_bits
-    if fld.fast:
+    if fld.LIMBS == 1:
         v = values.astype(np.uint64)
         neg = v > np.uint64(half)
         mag = np.where(neg, np.uint64(p) - v, v)
@@ -184,4 +185,4 @@ def decode_fixed_point(fld: Field, values: np.ndarray, num_frac_bits: int) -> li
         if p >= 2**53 and np.any(mag >= np.uint64(2**53)):
             return [(int(x) - p if int(x) > half else int(x)) / scale for x in values]
         return out.tolist()
-    return [(int(x) - p if int(x) > half else int(x)) / scale for x in values]
+    return [(x - p if x > half else x) / scale for x in fld.to_ints(values)]

@@ -24,7 +24,7 @@ from veil.errors import (
     VerificationFailed,
     WraparoundRetry,
 )
-from veil.vdaf.pine.arith import Field, Field32, Field40, Field64, Field128
+from veil.vdaf.field import Field, Field32, Field40, Field64, Field128
 from veil.vdaf.pine.circuit import PineCircuits, wr_dot_products, wr_random_bytes
 from veil.vdaf.pine.messages import (
     PineCodec,
@@ -90,7 +90,7 @@ class Pine(PineCodec):
     NONCE_SIZE = 16
     ROUNDS = 1
     ID: int = 0xFFFFFFFF
-    FIELD: Field = Field64
+    FIELD: type[Field] = Field64
     XOF: type[Xof] = XofTurboShake128
     DEFAULT_PROOFS = 2
     DEFAULT_PROOFS_NORM_EQUALITY = 1
@@ -282,6 +282,7 @@ class Pine(PineCodec):
     ) -> np.ndarray:
         c = self.circuits
         fn, fm = c.flp_norm, c.flp_main
+        query_rands = self.field.to_ints(query_rands)  # one query point t per proof
         out = []
         off = 0
         norm_rows = c.norm_call_inputs(meas)
@@ -327,7 +328,7 @@ class Pine(PineCodec):
         ints = encode_gradient_ints(measurement, pr.dimension, pr.num_frac_bits)
         x = c.gradient_to_field(ints)
         _, norm_bits = c.encode_norm(ints)
-        meas1 = np.concatenate([x, fld.vec(norm_bits)])
+        meas1 = np.concatenate([x, fld.vec(np.array(norm_bits, dtype=np.uint64))])
         l1 = len(meas1)
         helper_shares = [self.helper_meas_share(j + 1, h[0]) for j, h in enumerate(helper)]
 
@@ -346,14 +347,14 @@ class Pine(PineCodec):
         wr_seed = self.joint_rand_seed(wr_parts, USAGE_WR_JOINT_RAND_SEED)
 
         dots = self.wr_dots(wr_seed, x, ints)
-        wr_bits, passed = c.encode_wr_checks([int(v) for v in dots])
+        wr_bits, passed = c.encode_wr_checks(fld.to_ints(dots))
         if passed != pr.num_wr_successes:
             raise WraparoundRetry(
                 f"{passed} of {pr.num_wr_checks} wraparound tests passed, "
                 f"{pr.num_wr_successes} required: shard again with fresh rand",
                 operation=op,
             )
-        meas = np.concatenate([meas1, fld.vec(wr_bits)])
+        meas = np.concatenate([meas1, fld.vec(np.array(wr_bits, dtype=np.uint64))])
         leader = meas
         vf_parts = []
         for j, h in enumerate(helper):

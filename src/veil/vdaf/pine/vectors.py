@@ -63,8 +63,9 @@ def vdaf_from_vector(cls: type[Pine], tv: dict) -> Pine:
         tv["shares"],
         **kwargs,
     )
-    if "field" in tv and tv["field"] != vdaf.field.name:
-        raise ValueError(f"file says field {tv['field']}, {cls.__name__} uses {vdaf.field.name}")
+    name = vdaf.field.__name__
+    if "field" in tv and tv["field"] != name:
+        raise ValueError(f"file says field {tv['field']}, {cls.__name__} uses {name}")
     return vdaf
 
 

@@ -23,7 +23,7 @@ import numpy as np
 from Crypto.Hash import TurboSHAKE128
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from veil.vdaf.pine.arith import Field
+from veil.vdaf.field import Field
 
 
 class Xof(ABC):
@@ -50,7 +50,7 @@ class Xof(ABC):
     def derive_seed(cls, seed: bytes, dst: bytes, binder: bytes) -> bytes:
         return cls(seed, dst, binder).next(cls.SEED_SIZE)
 
-    def next_vec(self, fld: Field, length: int) -> np.ndarray:
+    def next_vec(self, fld: type[Field], length: int) -> np.ndarray:
         """``length`` field elements by rejection sampling, continuing this stream."""
         parts = []
         have = 0
@@ -58,7 +58,7 @@ class Xof(ABC):
             want = length - have
             # Read a little extra when rejections are likely, so few rounds are needed.
             extra = 0 if 0.999 * (1 << (fld.MODULUS.bit_length())) < fld.MODULUS else want // 64 + 4
-            cand = fld.parse_candidates(self.next((want + extra) * fld.ENCODED_SIZE))
+            cand = fld.from_uniform_bytes(self.next((want + extra) * fld.ENCODED_SIZE))
             parts.append(cand)
             have += len(cand)
         out = np.concatenate(parts) if len(parts) > 1 else parts[0]
@@ -70,7 +70,7 @@ class Xof(ABC):
 
     @classmethod
     def expand_into_vec(
-        cls, fld: Field, seed: bytes, dst: bytes, binder: bytes, length: int
+        cls, fld: type[Field], seed: bytes, dst: bytes, binder: bytes, length: int
     ) -> np.ndarray:
         return cls(seed, dst, binder).next_vec(fld, length)
 
