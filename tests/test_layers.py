@@ -100,8 +100,10 @@ def _cycles(graph: grimp.ImportGraph) -> list[list[str]]:
     return out
 
 
-def test_no_module_imports_itself_back(graph: grimp.ImportGraph) -> None:
-    cycles = _cycles(graph)
+def test_no_module_imports_itself_back() -> None:
+    """Runtime imports only: an ``if TYPE_CHECKING:`` import never executes, so it is how a
+    helper module names its caller's types without a cycle (e.g. ``vdaf.ntt`` → ``Field``)."""
+    cycles = _cycles(grimp.build_graph("veil", exclude_type_checking_imports=True))
     assert not cycles, f"import cycles: {cycles}"
 
 
