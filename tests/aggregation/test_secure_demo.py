@@ -7,8 +7,8 @@ import json
 import pytest
 from rich.console import Console
 
-from veil.aggregation.fl_bridge import SecureOptions
 from veil.scenarios import consortium, finance
+from veil.scenarios.secure_options import demo_options
 
 pytestmark = pytest.mark.e2e  # starts the Helper process
 
@@ -18,7 +18,7 @@ def _quiet():
 
 
 def test_secure_demo_malicious_noise_off(tmp_path):
-    opts = SecureOptions.for_demo(malicious=2, noise_multiplier=0.0)
+    opts = demo_options(malicious=2, noise_multiplier=0.0)
     # 5 rounds: with D fixed at all five banks' rows, the two rejected banks halve each
     # step (docs/dp.md), so AUC passes 0.6 at round 5 instead of round 3
     rep = consortium.run(finance.SPEC, out=tmp_path, rounds=5, console=_quiet(), secure=opts)
@@ -39,7 +39,7 @@ def test_secure_demo_malicious_noise_off(tmp_path):
 
 
 def test_secure_demo_reports_epsilon(tmp_path):
-    opts = SecureOptions.for_demo(target_epsilon=50.0, delta=1e-5)
+    opts = demo_options(target_epsilon=50.0, delta=1e-5)
     consortium.run(finance.SPEC, out=tmp_path, rounds=2, console=_quiet(), secure=opts)
     saved = json.loads((tmp_path / "report.json").read_text())
     eps = [r["epsilon"] for r in saved["rounds"]]

@@ -173,10 +173,10 @@ def _verify(log: Path) -> subprocess.CompletedProcess:
 def test_secure_demo_writes_a_verifiable_log(tmp_path: Path) -> None:
     from rich.console import Console
 
-    from veil.aggregation.fl_bridge import SecureOptions
     from veil.scenarios import consortium, finance
+    from veil.scenarios.secure_options import demo_options
 
-    opts = SecureOptions.for_demo(malicious=1, noise_multiplier=0.0)
+    opts = demo_options(malicious=1, noise_multiplier=0.0)
     con = Console(file=open("/dev/null", "w"), width=120)  # noqa: SIM115
     consortium.run(finance.SPEC, out=tmp_path, rounds=3, console=con, secure=opts)
     saved = json.loads((tmp_path / "report.json").read_text())

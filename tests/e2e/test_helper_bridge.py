@@ -1,4 +1,5 @@
-"""The FL bridge with a real Helper process: hostile clients rejected, exact aggregate, ε."""
+"""The FL bridge with a real Helper process: hostile clients (composed from the test kit)
+rejected, exact aggregate, ε, and updates the client library refuses."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import numpy as np
 import pytest
 
 from veil.aggregation.fl_bridge import SecureAggregation, SecureOptions
+from veil.aggregation.testing import HostileClients
 
 pytestmark = pytest.mark.e2e
 
@@ -22,7 +24,11 @@ class Upd:  # the shape of veil.fl.training.ClientUpdate
 def test_bridge_rounds_with_all_attacks(tmp_path):
     names = [f"bank{i}" for i in range(3 + 8)]
     d = 300
-    sec = SecureAggregation.start(tmp_path, names, d, 3, SecureOptions(malicious=8, clip_norm=2.0))
+    kit = HostileClients.last(names, 8)
+    sec = SecureAggregation.start(
+        tmp_path, names, d, 3, SecureOptions(clip_norm=2.0),
+        make_report=kit.report, observers=[kit.oracle],
+    )  # fmt: skip
     try:
         rng = np.random.default_rng(0)
         g = rng.normal(size=d).astype(np.float32)
@@ -35,7 +41,7 @@ def test_bridge_rounds_with_all_attacks(tmp_path):
             assert rec["aggregate_equals_honest"] is True
             honest = {"bank0", "bank1", "bank2"}
             if rnd == 1:  # the replay attacker has nothing to replay yet and behaves
-                honest.add(next(n for n, a in sec.attacks.items() if a.value == "replay"))
+                honest.add(next(n for n, a in kit.attacks.items() if a.value == "replay"))
             assert set(rec["accepted"]) == honest
             assert len(rec["rejected"]) == len(names) - len(honest)
             assert new.dtype == np.float32 and new.shape == (d,)
@@ -68,5 +74,30 @@ def test_bridge_with_target_epsilon(tmp_path):
         assert eps == sorted(eps) and eps[-1] <= 5.0 + 1e-6 and eps[-1] > 4.0
         p = sec.privacy()
         assert p["delta"] == 1e-5 and "discrete Gaussian" in p["mechanism"]
+    finally:
+        sec.close()
+
+
+def test_bridge_refuses_updates_the_client_library_cannot_report(tmp_path):
+    """NaN, a wrong shape, a float count, no update at all: refused with the typed error's
+    name; the honest clients' round goes on (and has no oracle unless one is composed)."""
+    names = ["a", "b", "c", "nan", "short", "float_n", "junk"]
+    sec = SecureAggregation.start(tmp_path, names, 20, 1, SecureOptions())
+    try:
+        g = np.zeros(20, np.float32)
+        ok = np.full(20, 0.01, np.float32)
+        bad = np.full(20, np.nan, np.float32)
+        ups = [(n, Upd(ok, 10)) for n in ("a", "b", "c")] + [
+            ("nan", Upd(bad, 10)),
+            ("short", Upd(ok[:5], 10)),
+            ("float_n", Upd(ok, 10.0)),
+            ("junk", object()),
+        ]
+        new, rec = sec.round(1, g, ups)
+        assert sorted(rec["accepted"]) == ["a", "b", "c"] and new is not None
+        assert {r["client"]: r["reason"] for r in rec["rejected"]} == {
+            n: "client refused: DataError" for n in ("nan", "short", "float_n", "junk")
+        }
+        assert "aggregate_equals_honest" not in rec
     finally:
         sec.close()

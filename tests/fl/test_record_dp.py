@@ -207,10 +207,10 @@ def test_secure_demo_with_record_dp(tmp_path):
 
     from rich.console import Console
 
-    from veil.aggregation.fl_bridge import SecureOptions
     from veil.scenarios import consortium, finance
+    from veil.scenarios.secure_options import demo_options
 
-    opts = SecureOptions.for_demo(malicious=1, noise_multiplier=0.0)
+    opts = demo_options(malicious=1, noise_multiplier=0.0)
     dp = RecordDP(max_grad_norm=1.0, target_epsilon=4.0, rounds=2)
     with open("/dev/null", "w") as sink:
         con = Console(file=sink, width=120)

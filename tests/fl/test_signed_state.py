@@ -23,6 +23,7 @@ from veil.errors import CheckpointError
 from veil.fl.checkpoint import from_bytes, to_bytes
 from veil.fl.runner import RunState
 from veil.scenarios import consortium, medical
+from veil.scenarios.secure_options import demo_options
 
 
 def _quiet():
@@ -34,7 +35,7 @@ def _consortium_key(out):
 
 
 def _secure():
-    return SecureOptions.for_demo(noise_multiplier=0.0)
+    return demo_options(noise_multiplier=0.0)
 
 
 def _run(out, rounds, *, resume=False, secure=None):

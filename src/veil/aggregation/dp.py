@@ -199,8 +199,14 @@ class PrivacyLedger:
         }
 
 
-def client_privacy(noise_multiplier: float, clip_norm: float, ledger: PrivacyLedger) -> dict:
-    """report.json's ``privacy`` for verified aggregation's client-level noise."""
+def client_privacy(
+    noise_multiplier: float | None, clip_norm: float | None, ledger: PrivacyLedger | None
+) -> dict:
+    """report.json's ``privacy`` for verified aggregation's client-level noise; ``ledger``
+    None: no round ran (no task yet, so nothing to report)."""
+    if ledger is None:
+        return {"epsilon": None, "epsilon_one_aggregator": None, "delta": None,
+                "mechanism": "none: no round ran"}  # fmt: skip
     if noise_multiplier == 0:
         return {"epsilon": None, "epsilon_one_aggregator": None, "delta": None,
                 "mechanism": "none: noise off (verified aggregation without DP)"}  # fmt: skip

@@ -4,8 +4,12 @@
 ``veil.fl.runner.run_federated``: each client's update becomes a signed, HPKE-sealed PINE
 report built on the client's side (:class:`ReportBuilder`); the Leader verifies them with a
 Helper running as a separate process on 127.0.0.1; only the verified, noised aggregate reaches
-the server optimiser. Hostile clients (``--malicious K``) each run a different attack from
-:mod:`veil.aggregation.adversary`.
+the server optimiser.
+
+Each client's report comes from a :data:`ReportFactory` (by default the honest client library)
+and each verified round may be shown to :data:`RoundObserver` callbacks: that is how a test kit
+(:mod:`veil.aggregation.testing`) composes hostile clients and an exactness oracle into the
+round without the round path knowing of either.
 
 The runner calls ``round(r, global_vec, updates)`` with every client's raw update (in a real
 deployment the clients would call :meth:`ReportBuilder.build` themselves; in this one-process
@@ -18,13 +22,13 @@ from __future__ import annotations
 import math
 import os
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from veil.aggregation.adversary import ATTACKS, Attack, hostile_report
-from veil.aggregation.client import ReportBuilder, weighted_update
+from veil.aggregation.client import ReportBuilder
 from veil.aggregation.config import ConsortiumConfig
 from veil.aggregation.dp import (
     Accounting,
@@ -32,7 +36,7 @@ from veil.aggregation.dp import (
     calibrate_noise_multiplier,
     client_privacy,
 )
-from veil.aggregation.leader import VerifiedAggregator, finalize
+from veil.aggregation.leader import RoundResult, VerifiedAggregator
 from veil.aggregation.process import HelperProcess
 from veil.aggregation.report import Report
 from veil.aggregation.round_audit import open_log, round_fields, vec_hash
@@ -44,19 +48,28 @@ from veil.audit import AuditLog, AuditRecord, load_keys, verify_log
 from veil.errors import (
     CheckpointError,
     ConfigError,
+    DataError,
     IntegrityError,
     ProtocolError,
     VeilError,
 )
 from veil.faults import failpoint
 
-DEMO_CLIP_NORM = 0.3  # the finance MLP's updates measure 0.2-0.3 in L2 (docs/dp.md)
-DEMO_NOISE_MULTIPLIER = 0.02
+#: builds one client's report from (round, the client's builder, Δ, weight)
+ReportFactory = Callable[[int, ReportBuilder, np.ndarray, int], Report]
+#: extra fields for a round's record, from the task and the verified round's result
+RoundObserver = Callable[[ConsortiumConfig, RoundResult], dict]
+
+
+def honest_report(rnd: int, builder: ReportBuilder, delta: np.ndarray, weight: int) -> Report:
+    """The default :data:`ReportFactory`: the client library's own report."""
+    return builder.build(rnd, delta, weight)
 
 
 @dataclass
 class SecureOptions:
-    """What ``--secure`` and its companions set."""
+    """What a verified-aggregation task is started with (neutral defaults: no noise unless
+    ``noise_multiplier`` or ``target_epsilon`` is given)."""
 
     clip_norm: float = 1.0
     noise_multiplier: float | None = None  # None: from target_epsilon, or 0 (noise off)
@@ -65,34 +78,11 @@ class SecureOptions:
     max_weight: int = 1 << 16
     #: D, the fixed public denominator (``[task] denominator``); None: N·W (docs/dp.md)
     denominator: float | None = None
-    malicious: int = 0
     min_reports: int = 1
     accounting: Accounting = Accounting.RDP
     #: calibrate ``target_epsilon`` so it holds against either Aggregator (z·√2), not only
     #: against outsiders (docs/dp.md, *Calibration*)
     against_one_aggregator: bool = False
-
-    @classmethod
-    def for_demo(
-        cls,
-        *,
-        malicious: int = 0,
-        target_epsilon: float | None = None,
-        delta: float = 1e-5,
-        noise_multiplier: float | None = None,
-        clip_norm: float | None = None,
-    ) -> SecureOptions:
-        """The demo's defaults (docs/dp.md, *The demo*): C = DEMO_CLIP_NORM and, unless ε or
-        z is given, z = DEMO_NOISE_MULTIPLIER."""
-        if target_epsilon is None and noise_multiplier is None:
-            noise_multiplier = DEMO_NOISE_MULTIPLIER
-        return cls(
-            clip_norm=DEMO_CLIP_NORM if clip_norm is None else clip_norm,
-            noise_multiplier=noise_multiplier,
-            target_epsilon=target_epsilon,
-            delta=delta,
-            malicious=malicious,
-        )
 
     def resolve_noise(self, rounds: int, sampling_rate: float = 1.0) -> float:
         if self.noise_multiplier is not None and self.target_epsilon is not None:
@@ -117,12 +107,14 @@ class SecureAggregation:
     leader: VerifiedAggregator
     builders: dict[str, ReportBuilder]
     ledger: PrivacyLedger
-    attacks: dict[str, Attack] = field(default_factory=dict)
     helper: HelperProcess | None = None
     http: HttpHelper | None = None
     audit: AuditLog | None = None
     helper_restarts: int = 0
-    _last: dict[str, Report] = field(default_factory=dict)
+    #: builds each client's report (a test kit may swap in hostile clients)
+    make_report: ReportFactory = honest_report
+    #: shown every verified round; what they return is added to the round's record
+    observers: Sequence[RoundObserver] = ()
     _pending: dict | None = None  # this round's audit fields, until the new model is known
 
     # ----- set-up ----------------------------------------------------------------------------
@@ -140,6 +132,8 @@ class SecureAggregation:
         resume: bool = False,
         first_round: int = 1,
         task_id: bytes | None = None,
+        make_report: ReportFactory = honest_report,
+        observers: Sequence[RoundObserver] = (),
     ) -> SecureAggregation:
         """Keys for the Leader, the Helper and every client; consortium.toml; the Helper
         process on a free loopback port; the audit log at ``audit_path`` (if given), its
@@ -149,10 +143,9 @@ class SecureAggregation:
         ``resume`` an existing ``task.sealed`` signed by its key is taken up again
         (docs/protocol.md §7). ``task_id`` fixes a new task's id (and is checked against a
         resumed one), so that the checkpoint can be bound to the task before it starts.
+        ``make_report`` and ``observers``: see the class.
         """
         folder = Path(folder)
-        if opts.malicious > len(client_names):
-            raise ConfigError("--malicious cannot exceed the number of clients")
         keys = task_keys(folder, client_names, dimension, keyring, resume)
         if keys is not None and task_id is not None and keys.cfg.task_id != task_id:
             raise CheckpointError("the task state changed while this run was starting")
@@ -168,18 +161,16 @@ class SecureAggregation:
         audit = None if audit_path is None else open_log(audit_path, keys.leader_sig, cfg, http)
         store = SqliteStore(folder / "leader.sqlite", keys.leader_hpke)
         leader = VerifiedAggregator(cfg, keys.leader_hpke, http, store)
-        ledger = PrivacyLedger(cfg.dp.noise_multiplier, 1.0, cfg.dp.delta, opts.accounting)
-        # rounds an earlier process of this task released count against the budget
-        ledger.rounds = store.collected_rounds(cfg.task_id, first_round)
         return cls(
             cfg=cfg,
             leader=leader,
             builders={n: ReportBuilder(cfg, n, k) for n, k in keys.clients.items()},
-            ledger=ledger,
-            attacks=_assign_attacks(client_names, opts.malicious),
+            ledger=_ledger(cfg, opts.accounting, store, first_round),
             helper=helper,
             http=http,
             audit=audit,
+            make_report=make_report,
+            observers=tuple(observers),
         )
 
     def close(self) -> None:
@@ -193,7 +184,7 @@ class SecureAggregation:
         """Verified aggregation of one round: (new global vector or None, record fields)."""
         self.commit(rnd - 1, global_vec)  # a round the caller did not commit: model as it is now
         g = np.asarray(global_vec, dtype=np.float64)
-        reports, refused, honest, shard_s = self._client_reports(rnd, g, updates)
+        reports, refused, shard_s = self._client_reports(rnd, g, updates)
         record: dict = {"secure": True}
         restarts = self.helper_restarts
         try:
@@ -223,8 +214,8 @@ class SecureAggregation:
         )
         if self.helper_restarts > restarts:
             record["helper_restarts"] = self.helper_restarts - restarts
-        if self.cfg.dp.noise_multiplier == 0:
-            record["aggregate_equals_honest"] = self._exact(res, honest)
+        for observe in self.observers:
+            record.update(observe(self.cfg, res))
         if self.audit is not None:
             self._pending = round_fields(rnd, global_vec, res, record["epsilon"], self.cfg)
         return (g + res.aggregate).astype(np.float32), record
@@ -270,8 +261,8 @@ class SecureAggregation:
         return call()
 
     def _client_reports(self, rnd: int, g: np.ndarray, updates: list[tuple[str, object]]):
-        """Each client's part: (reports, refused, honest (name, u) pairs, seconds)."""
-        reports, refused, honest = [], [], []
+        """Each client's part: (reports, refused, seconds)."""
+        reports, refused = [], []
         shard_s = 0.0
         for name, upd in updates:
             b = self.builders.get(name)
@@ -280,55 +271,46 @@ class SecureAggregation:
                 continue
             t = time.perf_counter()
             try:
-                rep, honest_u = self._client_report(rnd, name, b, g, upd)
-            except Exception as exc:  # the simulated client's own failure
-                # the client's own library refused to build a report (e.g. NaN in its update)
+                delta, weight = _delta_and_weight(upd, g, self.cfg.max_weight)
+                reports.append(self.make_report(rnd, b, delta, weight))
+            except VeilError as exc:
+                # the client's own library refused to build a report (DataError: NaN, a bad
+                # weight or shape; VdafError: PINE could not encode or shard the update)
                 refused.append({"client": name, "reason": f"client refused: {type(exc).__name__}"})
-                continue
             finally:
                 shard_s += time.perf_counter() - t
-            reports.append(rep)
-            if honest_u is not None:
-                honest.append(honest_u)
-        return reports, refused, honest, shard_s
-
-    def _client_report(self, rnd, name, b: ReportBuilder, g, upd):
-        delta = np.asarray(upd.vector, dtype=np.float64) - g
-        weight = min(int(upd.num_examples), self.cfg.max_weight)
-        attack = self.attacks.get(name)
-        if attack is Attack.REPLAY and name not in self._last:
-            attack = None  # nothing to replay yet: honest in its first round
-        if attack is None:
-            rep = b.build(rnd, delta, weight)
-            self._last[name] = rep
-            return rep, (name, weighted_update(delta, weight, self.cfg, b.clip))
-        rep = hostile_report(attack, b, rnd, delta, weight, earlier=self._last.get(name))
-        return rep, None
-
-    def _exact(self, res, honest) -> bool:
-        """Noise off: the verified aggregate equals the honest clients' Σw·clip(Δ)/D bit for
-        bit (exactly the honest clients accepted, their u summed in the clear)."""
-        if not honest or sorted(res.accepted) != sorted(n for n, _ in honest):
-            return False
-        v = self.leader.vdafs
-        total = v.pine.agg_init(None)
-        for _, u in honest:
-            total = v.pine.field.add(total, v.pine.encode_float_vec(u))
-        ref = finalize(v, total, self.cfg)
-        return bool(np.array_equal(ref, res.aggregate))
+        return reports, refused, shard_s
 
     def privacy(self) -> dict:
-        return _privacy(self.cfg, self.ledger)
+        return client_privacy(self.cfg.dp.noise_multiplier, self.cfg.clip_norm, self.ledger)
 
     def describe(self) -> dict:
-        return _describe(self.cfg, self.leader.vdafs.num_frac_bits, self.attacks)
+        return _describe(self.cfg, self.leader.vdafs.num_frac_bits)
 
 
-def _privacy(cfg: ConsortiumConfig, ledger: PrivacyLedger) -> dict:
-    return client_privacy(cfg.dp.noise_multiplier, cfg.clip_norm, ledger)
+def _delta_and_weight(upd: object, g: np.ndarray, max_weight: int) -> tuple[np.ndarray, int]:
+    """The client's Δ (float64) and its weight capped at W; DataError when the update is
+    not a vector of the model's size with an integer sample count (the runner hands the
+    updates over unchecked)."""
+    vec, n = getattr(upd, "vector", None), getattr(upd, "num_examples", None)
+    if not isinstance(vec, np.ndarray) or vec.shape != g.shape or vec.dtype.kind != "f":
+        raise DataError("the update is not a float vector of the model's size")
+    if not isinstance(n, int | np.integer) or isinstance(n, bool):
+        raise DataError("the update's sample count is not an integer")
+    return vec.astype(np.float64) - g, min(int(n), max_weight)
 
 
-def _describe(cfg: ConsortiumConfig, num_frac_bits: int, attacks: dict[str, Attack]) -> dict:
+def _ledger(
+    cfg: ConsortiumConfig, accounting: Accounting, store: SqliteStore, first_round: int
+) -> PrivacyLedger:
+    """The task's ε ledger; the rounds an earlier process of this task released (before
+    ``first_round``) count against the budget."""
+    ledger = PrivacyLedger(cfg.dp.noise_multiplier, 1.0, cfg.dp.delta, accounting)
+    ledger.rounds = store.collected_rounds(cfg.task_id, first_round)
+    return ledger
+
+
+def _describe(cfg: ConsortiumConfig, num_frac_bits: int) -> dict:
     return {
         "vdaf": "Pine64 (draft-chen-cfrg-vdaf-pine-02) + Prio3Sum report count",
         "num_frac_bits": num_frac_bits,
@@ -336,7 +318,6 @@ def _describe(cfg: ConsortiumConfig, num_frac_bits: int, attacks: dict[str, Atta
         "max_weight": cfg.max_weight,
         "denominator": cfg.fixed_denominator,
         "helper": cfg.helper_endpoint,
-        "malicious": {n: a.value for n, a in attacks.items()},
     }
 
 
@@ -359,14 +340,6 @@ def _check_logged(last: AuditRecord, pending: dict, model_after: str) -> None:
         )
 
 
-def _assign_attacks(client_names: list[str], malicious: int) -> dict[str, Attack]:
-    """The last K clients turn hostile, each with a different attack, spread over the list
-    so that a few hostile clients show different failure modes."""
-    hostile = client_names[len(client_names) - malicious :] if malicious else []
-    k = max(len(hostile), 1)
-    return {n: ATTACKS[(i * len(ATTACKS) // k) % len(ATTACKS)] for i, n in enumerate(hostile)}
-
-
 def _port(cfg: ConsortiumConfig) -> int:
     return int(cfg.helper_endpoint.rsplit(":", 1)[1])
 
@@ -375,7 +348,8 @@ class LazySecureAggregation:
     """Starts :class:`SecureAggregation` on the first round, when the model size is known.
 
     What ``veil demo finance --secure`` hands the runner: ``round(r, vec, updates)``,
-    ``privacy()``, ``describe()``, ``close()``.
+    ``privacy()``, ``describe()``, ``close()``. ``make_report`` and ``observers`` are passed
+    on to :meth:`SecureAggregation.start`.
     """
 
     def __init__(
@@ -388,9 +362,12 @@ class LazySecureAggregation:
         *,
         keyring: StateKeys | None = None,
         resume: bool = False,
+        make_report: ReportFactory = honest_report,
+        observers: Sequence[RoundObserver] = (),
     ) -> None:
         self.folder, self.names, self.rounds, self.opts = Path(folder), client_names, rounds, opts
         self.audit_path, self.keyring, self.resume = audit_path, keyring, resume
+        self.make_report, self.observers = make_report, tuple(observers)
         self.inner: SecureAggregation | None = None
         self._done: tuple[ConsortiumConfig, PrivacyLedger] | None = None
         self._resumed: TaskKeys | None = None
@@ -442,6 +419,8 @@ class LazySecureAggregation:
                 resume=self.resume,
                 first_round=rnd,
                 task_id=self.task_id(),
+                make_report=self.make_report,
+                observers=self.observers,
             )
         return self.inner.round(rnd, global_vec, updates)
 
@@ -461,17 +440,15 @@ class LazySecureAggregation:
         return None
 
     def privacy(self) -> dict:
+        """The bridge's summary (:func:`veil.aggregation.dp.client_privacy`), also for a
+        resumed run with no round left (from the task state and the Leader's store)."""
         if self.inner is not None:
             return self.inner.privacy()
         done = self._finished()
         if done is None:
-            return {
-                "epsilon": None,
-                "epsilon_one_aggregator": None,
-                "delta": None,
-                "mechanism": "none: no round ran",
-            }
-        return _privacy(*done)
+            return client_privacy(None, None, None)
+        cfg, ledger = done
+        return client_privacy(cfg.dp.noise_multiplier, cfg.clip_norm, ledger)
 
     def describe(self) -> dict:
         if self.inner is not None:
@@ -480,8 +457,7 @@ class LazySecureAggregation:
         if done is None:
             return {}
         cfg = done[0]
-        attacks = _assign_attacks(self.names, self.opts.malicious)
-        return _describe(cfg, TaskVdafs.for_config(cfg).num_frac_bits, attacks)
+        return _describe(cfg, TaskVdafs.for_config(cfg).num_frac_bits)
 
     def _finished(self) -> tuple[ConsortiumConfig, PrivacyLedger] | None:
         """A resumed run with no round left to run: its task and ε, read back from the
@@ -490,11 +466,9 @@ class LazySecureAggregation:
         if keys is None:
             return None
         if self._done is None:
-            dp = keys.cfg.dp
-            ledger = PrivacyLedger(dp.noise_multiplier, 1.0, dp.delta, self.opts.accounting)
             store = SqliteStore(self.folder / "leader.sqlite", keys.leader_hpke)
             try:
-                ledger.rounds = store.collected_rounds(keys.cfg.task_id, self.rounds + 1)
+                ledger = _ledger(keys.cfg, self.opts.accounting, store, self.rounds + 1)
             finally:
                 store.close()
             self._done = (keys.cfg, ledger)

@@ -62,16 +62,16 @@ def _privacy_options(
 
 
 def _secure_options(secure, malicious, target_epsilon, delta, noise_multiplier, clip_norm):
-    """None without --secure; otherwise veil.aggregation's options (defaults: docs/dp.md)."""
+    """None without --secure; otherwise the demo's options (defaults: docs/dp.md)."""
     if not secure:
         if malicious or target_epsilon is not None or noise_multiplier is not None:
             raise typer.BadParameter(
                 "--malicious, --target-epsilon, --noise-multiplier need --secure"
             )
         return None
-    from veil.aggregation.fl_bridge import SecureOptions
+    from veil.scenarios.secure_options import demo_options
 
-    return SecureOptions.for_demo(
+    return demo_options(
         malicious=malicious,
         target_epsilon=target_epsilon,
         delta=delta,

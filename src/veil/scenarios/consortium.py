@@ -70,7 +70,7 @@ def run(
 ) -> dict:
     """Run the whole demo; write ``report.json`` and ``report.png`` under ``out``.
 
-    ``secure`` (:class:`veil.aggregation.fl_bridge.SecureOptions`) turns on verified
+    ``secure`` (:class:`veil.scenarios.secure_options.DemoSecure`) turns on verified
     aggregation: sealed PINE reports, a Helper process, DP noise, ``malicious`` hostile banks.
     ``record_dp`` (:class:`veil.fl.record_dp.RecordDP`) trains every bank with DP-SGD.
     ``evaluate_privacy`` runs a membership-inference attack (:mod:`veil.scenarios.privacy_eval`).
@@ -144,24 +144,25 @@ def _secure_step(spec, secure, out: Path, admitted, n_rounds: int, con, owner, r
         return None
     from dataclasses import replace
 
-    from veil.aggregation.fl_bridge import LazySecureAggregation
     from veil.aggregation.task_state import StateKeys
+    from veil.scenarios.secure_options import DemoAggregation
 
     # weights are capped at the row bound the admission claim proved; the fixed denominator D
     # is the expected Σw: every admitted bank's row count, which each already shares for
     # preprocessing (TableStats.rows) — a bank that fails or cheats just shrinks the step
     rows = sum(len(c.frame()) for c in admitted)
-    secure = replace(secure, max_weight=spec.policy.rows_max, denominator=float(rows))
+    opts = replace(secure.options, max_weight=spec.policy.rows_max, denominator=float(rows))
     con.print(
         "  verified aggregation on: each bank's update leaves it only as a signed PINE report "
         f"sealed to the Leader and a Helper process; {secure.malicious} hostile bank(s)"
     )
-    return LazySecureAggregation(
+    return DemoAggregation(
         out / "aggregation",
         [c.name for c in admitted],
         n_rounds,
-        secure,
+        opts,
         out / "audit.log",
+        malicious=secure.malicious,
         keyring=StateKeys([owner.recipient()], [owner], _signer(out / "keys")),
         resume=resume,
     )
