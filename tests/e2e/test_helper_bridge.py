@@ -1,5 +1,6 @@
-"""The FL bridge with a real Helper process: hostile clients (composed from the test kit)
-rejected, exact aggregate, ε, and updates the client library refuses."""
+"""The FL bridge with a real Helper process, driven by the round engine (its in-process pool
+seals each update, VerifiedAggregation verifies): hostile clients (composed from the test
+kit) rejected, exact aggregate, ε, and updates the client library refuses."""
 
 from __future__ import annotations
 
@@ -10,6 +11,11 @@ import pytest
 
 from veil.aggregation.fl_bridge import SecureAggregation, SecureOptions
 from veil.aggregation.testing import HostileClients
+from veil.fl.engine import RoundEngine
+from veil.fl.local_config import TrainConfig
+from veil.fl.local_pool import InProcessClients
+from veil.fl.strategies import FedAvg
+from veil.fl.verified import VerifiedAggregation
 
 pytestmark = pytest.mark.e2e
 
@@ -19,6 +25,23 @@ class Upd:  # the shape of veil.fl.training.ClientUpdate
     vector: np.ndarray
     num_examples: int
     loss: float = 0.0
+
+
+@dataclass
+class Given:  # a client whose update this round is given
+    name: str
+    upd: object
+
+    def fit(self, global_vec, cfg, *, seed):
+        return self.upd
+
+
+def _round(sec: SecureAggregation, rnd: int, g: np.ndarray, ups: list) -> tuple:
+    """One engine round over ``ups``: (the new model or None, the record as report.json has it)."""
+    pool = InProcessClients([Given(n, u) for n, u in ups], seal=sec.seal)
+    engine = RoundEngine(pool, VerifiedAggregation(FedAvg(), sec), rounds=rnd, train=TrainConfig())
+    vec, rec = engine.round(rnd, g, TrainConfig())
+    return (vec if rec.failure is None else None), rec.to_dict()
 
 
 def test_bridge_rounds_with_all_attacks(tmp_path):
@@ -37,7 +60,7 @@ def test_bridge_rounds_with_all_attacks(tmp_path):
                 (n, Upd((g + rng.normal(size=d) * 0.05).astype(np.float32), 100 + 10 * i))
                 for i, n in enumerate(names)
             ]
-            new, rec = sec.round(rnd, g, ups)
+            new, rec = _round(sec, rnd, g, ups)
             assert rec["aggregate_equals_honest"] is True
             honest = {"bank0", "bank1", "bank2"}
             if rnd == 1:  # the replay attacker has nothing to replay yet and behaves
@@ -68,7 +91,7 @@ def test_bridge_with_target_epsilon(tmp_path):
         g = np.zeros(50, np.float32)
         eps = []
         for rnd in range(1, 5):
-            _, rec = sec.round(rnd, g, [(n, Upd(np.full(50, 0.01, np.float32), 10)) for n in names])
+            _, rec = _round(sec, rnd, g, [(n, Upd(np.full(50, 0.01, np.float32), 10)) for n in names])
             assert len(rec["accepted"]) == 3
             eps.append(rec["epsilon"])
         assert eps == sorted(eps) and eps[-1] <= 5.0 + 1e-6 and eps[-1] > 4.0
@@ -93,7 +116,7 @@ def test_bridge_refuses_updates_the_client_library_cannot_report(tmp_path):
             ("float_n", Upd(ok, 10.0)),
             ("junk", object()),
         ]
-        new, rec = sec.round(1, g, ups)
+        new, rec = _round(sec, 1, g, ups)
         assert sorted(rec["accepted"]) == ["a", "b", "c"] and new is not None
         assert {r["client"]: r["reason"] for r in rec["rejected"]} == {
             n: "client refused: DataError" for n in ("nan", "short", "float_n", "junk")

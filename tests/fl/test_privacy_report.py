@@ -60,14 +60,14 @@ def test_round_table_fits_80_columns_and_lists_each_reason_once():
     bad = [{"client": "bank-d", "reason": "update_invalid"},
            {"client": "bank-e", "reason": "bad_signature"}]  # fmt: skip
     rounds = [_round(r, bad if r < 40 else bad[:1], 0.2 * r) for r in range(1, 41)]
-    rounds[4]["rejected"] = [*bad, {"client": "*", "reason": "no verified aggregate"}]
+    rounds[4]["failure"] = "no verified aggregate"
     buf = io.StringIO()
     Console(file=buf, width=80).print(round_table(rounds))
     lines = buf.getvalue().splitlines()
     assert max(len(ln) for ln in lines) <= 80
     rows = [ln for ln in lines if ln.startswith("│")]
     assert len(rows) == 40  # no row wraps
-    assert rows[0].split("│")[6].strip() == "2" and rows[4].split("│")[6].strip() == "3"
+    assert rows[0].split("│")[6].strip() == "2" and rows[39].split("│")[6].strip() == "1"
     text = " ".join(lines)
     assert text.count("update_invalid") == 1 and text.count("bad_signature") == 1
     assert "bank-e: bad_signature (39 rounds)" in text

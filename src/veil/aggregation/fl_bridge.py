@@ -11,17 +11,18 @@ and each verified round may be shown to :data:`RoundObserver` callbacks: that is
 (:mod:`veil.aggregation.testing`) composes hostile clients and an exactness oracle into the
 round without the round path knowing of either.
 
-The runner calls ``round(r, global_vec, updates)`` with every client's raw update (in a real
-deployment the clients would call :meth:`ReportBuilder.build` themselves; in this one-process
-simulation the bridge plays each client's part, and never hands a plaintext update to the
-Leader).
+The round engine (:mod:`veil.fl.engine`) drives it: its in-process client pool calls
+:meth:`LazySecureAggregation.seal` for each client's update (in a real deployment the clients
+build their reports themselves, as Flower's SuperNodes do; in this one-process simulation the
+bridge plays each client's part, and never hands a plaintext update to the Leader), and
+:class:`veil.fl.verified.VerifiedAggregation` calls ``aggregate``, ``released`` and
+``log_round``.
 """
 
 from __future__ import annotations
 
 import math
 import os
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -115,7 +116,7 @@ class SecureAggregation:
     make_report: ReportFactory = honest_report
     #: shown every verified round; what they return is added to the round's record
     observers: Sequence[RoundObserver] = ()
-    _pending: dict | None = None  # this round's audit fields, until the new model is known
+    _restarts_noted: int = 0
 
     # ----- set-up ----------------------------------------------------------------------------
     @classmethod
@@ -179,73 +180,65 @@ class SecureAggregation:
         if self.helper is not None:
             self.helper.stop()
 
-    # ----- one round --------------------------------------------------------------------------
-    def round(self, rnd: int, global_vec: np.ndarray, updates: list[tuple[str, object]]):
-        """Verified aggregation of one round: (new global vector or None, record fields)."""
-        self.commit(rnd - 1, global_vec)  # a round the caller did not commit: model as it is now
-        g = np.asarray(global_vec, dtype=np.float64)
-        reports, refused, shard_s = self._client_reports(rnd, g, updates)
-        record: dict = {"secure": True}
-        restarts = self.helper_restarts
-        try:
-            res = self._with_helper(lambda: self.leader.aggregate_round(rnd, reports))
-        except ProtocolError as exc:
-            if self.leader.released(rnd):  # released but unusable: it still counts
-                self.ledger.step()
-                self._log_released(rnd, global_vec)
-            record.update(
-                accepted=[], rejected=[*refused, {"client": "*", "reason": str(exc)[:200]}],
-                epsilon=_finite(self.ledger.epsilon),
-            )  # fmt: skip
-            return None, record
-        eps = self.ledger.step()
-        record.update(
-            accepted=res.accepted,
-            rejected=refused + [{"client": c, "reason": r} for c, r in res.rejected],
-            epsilon=_finite(eps),
-            bytes_per_client=res.bytes_per_client,
-            helper_bytes=res.helper_bytes,
-            denominator=res.denominator,
-            time_split={
-                "shard": round(shard_s, 4),
-                "verify": round(res.timings["verify_s"], 4),
-                "aggregate": round(res.timings["aggregate_s"], 4),
-            },
+    # ----- one round (veil.fl.verified.VerifiedBackend) --------------------------------------
+    def prepare(self, dimension: int, first_round: int) -> None:
+        """Already started (:meth:`start`): the model must fit the task."""
+        if dimension != self.cfg.dimension:
+            raise ConfigError(f"the task is for {self.cfg.dimension} parameters, not {dimension}")
+
+    def seal(self, rnd: int, client: str, global_vec: np.ndarray, update: object) -> bytes:
+        """The client mod's part, played in-process: the bytes ``client`` sends, its signed,
+        sealed report of its update (DataError/VdafError when the client's library refuses
+        to build one)."""
+        b = self.builders.get(client)
+        if b is None:
+            raise ConfigError(f"{client} is not enrolled in this task")
+        delta, weight = _delta_and_weight(
+            update, np.asarray(global_vec, np.float64), b.cfg.max_weight
         )
-        if self.helper_restarts > restarts:
-            record["helper_restarts"] = self.helper_restarts - restarts
+        return self.make_report(rnd, b, delta, weight).encode()
+
+    def aggregate(self, rnd: int, reports: list) -> RoundResult:
+        """Verify and aggregate with the Helper (restarted once if its process died)."""
+        return self._with_helper(lambda: self.leader.aggregate_round(rnd, reports))
+
+    def released(self, rnd: int) -> RoundResult | None:
+        return self.leader.released_result(rnd) if self.leader.released(rnd) else None
+
+    def round_notes(self, result: RoundResult) -> dict:
+        notes: dict = {}
+        if self.helper_restarts > self._restarts_noted:
+            notes["helper_restarts"] = self.helper_restarts - self._restarts_noted
+            self._restarts_noted = self.helper_restarts
         for observe in self.observers:
-            record.update(observe(self.cfg, res))
-        if self.audit is not None:
-            self._pending = round_fields(rnd, global_vec, res, record["epsilon"], self.cfg)
-        return (g + res.aggregate).astype(np.float32), record
+            notes.update(observe(self.cfg, result))
+        return notes
 
-    def _log_released(self, rnd: int, global_vec: np.ndarray) -> None:
-        """Stage the audit record of a round released but unusable (the model stays as it
-        is): the Helper countersigns no later round until every released one is logged."""
-        released = self.leader.released_result(rnd)
-        if self.audit is not None and released is not None:
-            eps = _finite(self.ledger.epsilon)
-            self._pending = round_fields(rnd, global_vec, released, eps, self.cfg)
-
-    def commit(self, rnd: int, global_vec: np.ndarray) -> None:
-        """Append round ``rnd``'s audit record, now that the new global model is known
-        (the caller's server step may transform the verified aggregate, e.g. FedAdam)."""
-        pending, self._pending = self._pending, None
-        if self.audit is None or pending is None or pending["round"] != rnd:
-            self._pending = pending
-            return
-        after = vec_hash(global_vec)
+    def log_round(
+        self,
+        rnd: int,
+        before: np.ndarray,
+        result: RoundResult,
+        eps: float | None,
+        after: np.ndarray,
+    ) -> int | None:
+        """Append round ``rnd``'s audit record; a round the process this one resumed already
+        logged must be what this run computed (IntegrityError otherwise)."""
+        if self.audit is None:
+            return None
+        fields = round_fields(rnd, before, result, eps, self.cfg)
+        after_hash = vec_hash(after)
         logged = self.audit.records()
         if logged and logged[-1].round >= rnd:
-            _check_logged(logged[-1], pending, after)
-            return  # the process this one resumed logged this very round before it died
-        self._with_helper(
+            _check_logged(logged[-1], fields, after_hash)
+            return len(logged)
+        rec = self._with_helper(
             lambda: self.audit.append(
-                task=self.cfg.task_id.hex(), model_after=after, existing=logged, **pending
+                task=self.cfg.task_id.hex(), model_after=after_hash, existing=logged, **fields
             )
         )
         failpoint("leader.audited", rnd)
+        return rec.seq + 1
 
     def _with_helper(self, call):
         """``call()``; if it fails because the Helper process died, start the Helper again
@@ -259,27 +252,6 @@ class SecureAggregation:
         self.helper.restart()
         self.helper_restarts += 1
         return call()
-
-    def _client_reports(self, rnd: int, g: np.ndarray, updates: list[tuple[str, object]]):
-        """Each client's part: (reports, refused, seconds)."""
-        reports, refused = [], []
-        shard_s = 0.0
-        for name, upd in updates:
-            b = self.builders.get(name)
-            if b is None:
-                refused.append({"client": name, "reason": "unknown_client"})
-                continue
-            t = time.perf_counter()
-            try:
-                delta, weight = _delta_and_weight(upd, g, self.cfg.max_weight)
-                reports.append(self.make_report(rnd, b, delta, weight))
-            except VeilError as exc:
-                # the client's own library refused to build a report (DataError: NaN, a bad
-                # weight or shape; VdafError: PINE could not encode or shard the update)
-                refused.append({"client": name, "reason": f"client refused: {type(exc).__name__}"})
-            finally:
-                shard_s += time.perf_counter() - t
-        return reports, refused, shard_s
 
     def privacy(self) -> dict:
         return client_privacy(self.cfg.dp.noise_multiplier, self.cfg.clip_norm, self.ledger)
@@ -347,9 +319,10 @@ def _port(cfg: ConsortiumConfig) -> int:
 class LazySecureAggregation:
     """Starts :class:`SecureAggregation` on the first round, when the model size is known.
 
-    What ``veil demo finance --secure`` hands the runner: ``round(r, vec, updates)``,
-    ``privacy()``, ``describe()``, ``close()``. ``make_report`` and ``observers`` are passed
-    on to :meth:`SecureAggregation.start`.
+    What ``veil demo finance --secure`` hands the runner: the
+    :class:`veil.fl.verified.VerifiedBackend` of the round engine, its client mod's ``seal``,
+    and ``privacy()``, ``describe()``, ``close()`` for the report. ``make_report`` and
+    ``observers`` are passed on to :meth:`SecureAggregation.start`.
     """
 
     def __init__(
@@ -406,28 +379,62 @@ class LazySecureAggregation:
             self._resumed = TaskKeys.load(path, self.keyring)
         return self._resumed
 
-    def round(self, rnd: int, global_vec: np.ndarray, updates: list[tuple[str, object]]):
+    # ----- veil.fl.verified.VerifiedBackend --------------------------------------------------
+    def prepare(self, dimension: int, first_round: int) -> None:
+        """Start the task (keys, Helper process, audit log) for a model of ``dimension``."""
         if self.inner is None:
             self.inner = SecureAggregation.start(
                 self.folder,
                 self.names,
-                int(np.asarray(global_vec).size),
+                dimension,
                 self.rounds,
                 self.opts,
                 self.audit_path,
                 keyring=self.keyring,
                 resume=self.resume,
-                first_round=rnd,
+                first_round=first_round,
                 task_id=self.task_id(),
                 make_report=self.make_report,
                 observers=self.observers,
             )
-        return self.inner.round(rnd, global_vec, updates)
 
-    def commit(self, rnd: int, global_vec: np.ndarray) -> None:
-        if self.inner is not None:
-            self.inner.commit(rnd, global_vec)
+    def _started(self) -> SecureAggregation:
+        if self.inner is None:
+            raise ProtocolError("the verified-aggregation task has not started")
+        return self.inner
 
+    @property
+    def cfg(self) -> ConsortiumConfig:
+        return self._started().cfg
+
+    @property
+    def ledger(self) -> PrivacyLedger:
+        return self._started().ledger
+
+    def seal(self, rnd: int, client: str, global_vec: np.ndarray, update: object) -> bytes:
+        self.prepare(int(np.asarray(global_vec).size), rnd)
+        return self._started().seal(rnd, client, global_vec, update)
+
+    def aggregate(self, rnd: int, reports: list) -> RoundResult:
+        return self._started().aggregate(rnd, reports)
+
+    def released(self, rnd: int) -> RoundResult | None:
+        return self._started().released(rnd)
+
+    def round_notes(self, result: RoundResult) -> dict:
+        return self._started().round_notes(result)
+
+    def log_round(
+        self,
+        rnd: int,
+        before: np.ndarray,
+        result: RoundResult,
+        eps: float | None,
+        after: np.ndarray,
+    ) -> int | None:
+        return self._started().log_round(rnd, before, result, eps, after)
+
+    # ----- what report.json says ---------------------------------------------------------------
     def audit_summary(self) -> dict | None:
         """What report.json links: the log's file name and its number of records."""
         if self.inner is not None and self.inner.audit is not None:

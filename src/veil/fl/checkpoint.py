@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from veil.errors import CheckpointError, IntegrityError, NoIdentityError, SignatureError
-from veil.fl.runner import RunState
+from veil.fl.engine import RunState
 
 if TYPE_CHECKING:
     from veil.crypto.keys import Ed25519Identity, Ed25519PublicKey, Identity, Recipient

@@ -7,6 +7,8 @@ from collections.abc import Callable
 from rich.console import Console
 from rich.table import Table
 
+from veil.fl.round_record import RoundRecord
+
 
 class Progress:
     """A rich progress bar advanced by the runner's per-round callback."""
@@ -31,14 +33,14 @@ class Progress:
         )
         self.task = self.p.add_task("train", total=total, last="")
 
-    def __enter__(self) -> Callable[[dict], None]:
+    def __enter__(self) -> Callable[[RoundRecord], None]:
         self.p.__enter__()
 
-        def on_round(rec: dict) -> None:
-            m = rec["metrics"]
+        def on_round(rec: RoundRecord) -> None:
+            m = rec.metrics
             self.p.update(
                 self.task,
-                completed=rec["round"],
+                completed=rec.round,
                 last=f"acc {m['accuracy']:.3f} auc {m['auc']:.3f}",
             )
 
@@ -54,8 +56,9 @@ def _rejection_notes(rounds: list[dict]) -> str:
     seen: dict[tuple[str, str], list[int]] = {}
     for r in rounds:
         for x in r["rejected"]:
-            who = "round" if x["client"] == "*" else x["client"]
-            seen.setdefault((who, x["reason"]), []).append(r["round"])
+            seen.setdefault((x["client"], x["reason"]), []).append(r["round"])
+        if r.get("failure"):
+            seen.setdefault(("round", r["failure"]), []).append(r["round"])
     if not seen:
         return ""
     lines = [

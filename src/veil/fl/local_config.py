@@ -76,6 +76,11 @@ class ClientUpdate:
     dp: DPSteps | None = None
 
 
+def derive_seed(seed: int, round_: int, client: int) -> int:
+    """A distinct, reproducible seed for each (round, client) pair."""
+    return int(np.random.SeedSequence([seed, round_, client]).generate_state(1)[0])
+
+
 def make_optimizer(params: list, cfg: TrainConfig) -> torch.optim.Optimizer:
     """The configured local optimiser over ``params``."""
     import torch

@@ -19,12 +19,15 @@ import numpy as np
 from veil.errors import DataError
 from veil.fl.models import ModelKind, ModelSpec
 from veil.fl.preprocess import Preprocessor, Schema, TableStats, local_stats
-from veil.fl.runner import Checkpointer, RunConfig, RunResult, SecureRounds, run_federated
+from veil.fl.round_record import RoundRecord
+from veil.fl.runner import Checkpointer, RunConfig, RunResult, run_federated
 from veil.fl.strategies import FedAvg
 from veil.fl.training import ClientUpdate, TrainConfig, evaluate, local_update
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from veil.fl.verified import VerifiedBackend
 
 
 @dataclass
@@ -103,9 +106,9 @@ def federate(
     cfg: RunConfig,
     checkpointer: Checkpointer | None = None,
     resume: bool = False,
-    on_round: Callable[[dict], None] | None = None,
+    on_round: Callable[[RoundRecord], None] | None = None,
     baselines: bool = True,
-    secure: SecureRounds | None = None,
+    secure: VerifiedBackend | None = None,
 ) -> PipelineResult:
     """Run steps 1-3 of the module docstring."""
     from veil.fl.baselines import compare

@@ -24,6 +24,7 @@ from veil.fl.local_config import (  # re-exported: the one-call API's types
     DPSteps,
     Optimizer,
     TrainConfig,
+    derive_seed,
     make_optimizer,
 )
 from veil.fl.models import ModelSpec, build_model
@@ -54,11 +55,6 @@ class Metrics:
     def to_dict(self) -> dict:
         """JSON-ready form."""
         return asdict(self)
-
-
-def derive_seed(seed: int, round_: int, client: int) -> int:
-    """A distinct, reproducible seed for each (round, client) pair."""
-    return int(np.random.SeedSequence([seed, round_, client]).generate_state(1)[0])
 
 
 def local_update(

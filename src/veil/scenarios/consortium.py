@@ -200,7 +200,7 @@ def _rejection_summary(report: dict, con: Console) -> None:
     from collections import Counter
 
     rounds = report["rounds"]
-    reasons = Counter(x["reason"] for r in rounds for x in r["rejected"] if x["client"] != "*")
+    reasons = Counter(x["reason"] for r in rounds for x in r["rejected"])
     con.print(
         "  verified aggregation: "
         + (", ".join(f"{n}× {why}" for why, n in reasons.items()) or "no report rejected")
