@@ -1,4 +1,5 @@
-"""The Flower-side helpers, driven without Flower: node reports → Leader → new global vector."""
+"""The Flower-side pieces, driven without Flower: node reports (the client mod) → the
+ServerApp's Leader under the verified wrapper → the new global vector."""
 
 from __future__ import annotations
 
@@ -13,7 +14,10 @@ from veil.aggregation.store import AggregatorStore
 from veil.aggregation.transport import InProcessHelper
 from veil.cli import app
 from veil.crypto.hpke_keys import X25519Identity
-from veil.fl.flower_verified import _one, apply_round, node_report, server_leader
+from veil.fl.engine import Reply
+from veil.fl.flower_verified import ServerLeader, _one, node_report
+from veil.fl.strategies import FedAvg
+from veil.fl.verified import VerifiedAggregation
 
 
 @dataclass
@@ -30,10 +34,10 @@ def test_node_reports_through_leader(tmp_path):
     )  # fmt: skip
     assert r.exit_code == 0, r.output
     cons = str(tmp_path / "consortium.toml")
-    leader = server_leader(cons, str(tmp_path / "leader.identity"))
+    server = ServerLeader(cons, str(tmp_path / "leader.identity"))
     helper_id = _one(tmp_path / "helper.identity", X25519Identity)
     cfg = ConsortiumConfig.load(cons)
-    leader.helper = InProcessHelper(
+    server.leader.helper = InProcessHelper(
         HelperCore(cfg, helper_id, AggregatorStore(":memory:", helper_id))
     )
     g = np.zeros(20, np.float32)
@@ -42,8 +46,12 @@ def test_node_reports_through_leader(tmp_path):
                      "client-id": n}, 1, g, Upd(np.full(20, 0.01 * (i + 1), np.float32), 500))
         for i, n in enumerate(("n1", "n2"))
     ]  # fmt: skip
-    new, res = apply_round(leader, 1, g, reports)
-    assert (
-        sorted(res.accepted) == ["n1", "n2"] and res.denominator == 100
-    )  # weights capped at W = 50
-    assert np.allclose(new, 0.015, atol=1e-6)
+    agg = VerifiedAggregation(FedAvg(), server)
+    out = agg.aggregate(
+        1, g, [Reply(n, report=r) for n, r in zip(("n1", "n2"), reports, strict=True)]
+    )
+    assert sorted(out.accepted) == ["n1", "n2"] and out.failure is None
+    assert out.details["denominator"] == 100  # weights capped at W = 50
+    assert np.allclose(out.vector, 0.015, atol=1e-6)
+    assert agg.commit(1, out.vector) == {}  # no audit log asked for
+    assert server.summary()["privacy"]["epsilon"] is None  # noise off: no guarantee claimed

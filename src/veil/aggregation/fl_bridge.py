@@ -40,21 +40,18 @@ from veil.aggregation.dp import (
 from veil.aggregation.leader import RoundResult, VerifiedAggregator
 from veil.aggregation.process import HelperProcess
 from veil.aggregation.report import Report
-from veil.aggregation.round_audit import open_log, round_fields, vec_hash
+from veil.aggregation.round_audit import append_round, audited_round, open_log, round_fields
 from veil.aggregation.store import SqliteStore
 from veil.aggregation.task_state import TASK_STATE, StateKeys, TaskKeys, task_keys
 from veil.aggregation.transport import HttpHelper
 from veil.aggregation.vdafs import TaskVdafs
-from veil.audit import AuditLog, AuditRecord, load_keys, verify_log
+from veil.audit import AuditLog, load_keys, verify_log
 from veil.errors import (
     CheckpointError,
     ConfigError,
     DataError,
-    IntegrityError,
     ProtocolError,
-    VeilError,
 )
-from veil.faults import failpoint
 
 #: builds one client's report from (round, the client's builder, Δ, weight)
 ReportFactory = Callable[[int, ReportBuilder, np.ndarray, int], Report]
@@ -222,23 +219,11 @@ class SecureAggregation:
         eps: float | None,
         after: np.ndarray,
     ) -> int | None:
-        """Append round ``rnd``'s audit record; a round the process this one resumed already
-        logged must be what this run computed (IntegrityError otherwise)."""
+        """Append round ``rnd``'s audit record (:func:`append_round`)."""
         if self.audit is None:
             return None
         fields = round_fields(rnd, before, result, eps, self.cfg)
-        after_hash = vec_hash(after)
-        logged = self.audit.records()
-        if logged and logged[-1].round >= rnd:
-            _check_logged(logged[-1], fields, after_hash)
-            return len(logged)
-        rec = self._with_helper(
-            lambda: self.audit.append(
-                task=self.cfg.task_id.hex(), model_after=after_hash, existing=logged, **fields
-            )
-        )
-        failpoint("leader.audited", rnd)
-        return rec.seq + 1
+        return append_round(self.audit, self.cfg, fields, after, self._with_helper)
 
     def _with_helper(self, call):
         """``call()``; if it fails because the Helper process died, start the Helper again
@@ -297,21 +282,6 @@ def _finite(eps: float) -> float | None:
     return eps if math.isfinite(eps) else None
 
 
-def _check_logged(last: AuditRecord, pending: dict, model_after: str) -> None:
-    """The log already holds this round (a resumed run): it must be what this run computed."""
-    same = (
-        last.round == pending["round"]
-        and last.model_before == pending["model_before"]
-        and last.model_after == model_after
-        and last.accepted == sorted(pending["accepted"])
-    )
-    if not same:
-        raise IntegrityError(
-            f"the audit log already holds round {last.round}, which this run's round "
-            f"{pending['round']} does not reproduce"
-        )
-
-
 def _port(cfg: ConsortiumConfig) -> int:
     return int(cfg.helper_endpoint.rsplit(":", 1)[1])
 
@@ -359,16 +329,7 @@ class LazySecureAggregation:
         task's): signed by the Leader and countersigned by the Helper, it pins how far the
         run got, so an older checkpoint put back is noticed (rollback)."""
         resumed = self._resumed_task()
-        if resumed is None or self.audit_path is None or not Path(self.audit_path).exists():
-            return 0
-        cfg = resumed.cfg
-        if cfg.helper_signing is None:
-            return 0
-        try:
-            records = verify_log(self.audit_path, cfg.leader_signing, cfg.helper_signing)
-        except VeilError:
-            return 0  # another task's or a damaged log: open_log moves it aside as before
-        return max((r.round for r in records if r.task == cfg.task_id.hex()), default=0)
+        return 0 if resumed is None else audited_round(self.audit_path, resumed.cfg)
 
     def _resumed_task(self) -> TaskKeys | None:
         """The signed task state an earlier process left (resume), verified once."""

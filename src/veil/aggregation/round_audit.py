@@ -1,11 +1,13 @@
 """A verified round's audit record (veil.audit), the same for every Leader front end: the
 embedded runner (:mod:`veil.aggregation.fl_bridge`) and the Flower ServerApp
-(:mod:`veil.fl.flower_verified`)."""
+(:mod:`veil.fl.flower_verified`): what a record holds, appending it once per round (also
+across a resume), and how far a task's log got."""
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -13,9 +15,19 @@ import numpy as np
 from veil.aggregation.config import ConsortiumConfig
 from veil.aggregation.leader import RoundResult
 from veil.aggregation.transport import HttpHelper
-from veil.audit import KEYS_SUFFIX, PENDING_SUFFIX, AuditLog, Rejection, load_keys, model_hash
+from veil.audit import (
+    KEYS_SUFFIX,
+    PENDING_SUFFIX,
+    AuditLog,
+    AuditRecord,
+    Rejection,
+    load_keys,
+    model_hash,
+    verify_log,
+)
 from veil.crypto.signing import Ed25519Identity
-from veil.errors import ConfigError, FormatError
+from veil.errors import ConfigError, FormatError, IntegrityError, VeilError
+from veil.faults import failpoint
 
 
 def vec_hash(vec: np.ndarray) -> str:
@@ -37,6 +49,56 @@ def round_fields(
         "rejected": [Rejection(rid, why) for rid, why in res.rejected_ids],
         "epsilon": epsilon,
     }
+
+
+def append_round(
+    audit: AuditLog,
+    cfg: ConsortiumConfig,
+    fields: dict,
+    after: np.ndarray,
+    call: Callable[[Callable[[], AuditRecord]], AuditRecord] = lambda f: f(),
+) -> int:
+    """Append a round's record (``fields`` from :func:`round_fields`, ``after`` the model as
+    it now is) and return the log's length. A round the log already holds (the process this
+    one resumed logged it before it died) is not appended again, but must be what this run
+    computed (IntegrityError otherwise). ``call`` wraps the countersigning round trip (e.g.
+    to restart a dead Helper once)."""
+    after_hash = vec_hash(after)
+    logged = audit.records()
+    if logged and logged[-1].round >= fields["round"]:
+        _check_logged(logged[-1], fields, after_hash)
+        return len(logged)
+    task = cfg.task_id.hex()
+    rec = call(lambda: audit.append(task=task, model_after=after_hash, existing=logged, **fields))
+    failpoint("leader.audited", fields["round"])
+    return rec.seq + 1
+
+
+def _check_logged(last: AuditRecord, fields: dict, model_after: str) -> None:
+    same = (
+        last.round == fields["round"]
+        and last.model_before == fields["model_before"]
+        and last.model_after == model_after
+        and last.accepted == sorted(fields["accepted"])
+    )
+    if not same:
+        raise IntegrityError(
+            f"the audit log already holds round {last.round}, which this run's round "
+            f"{fields['round']} does not reproduce"
+        )
+
+
+def audited_round(path: Path | None, cfg: ConsortiumConfig) -> int:
+    """The last round of this task in the log at ``path`` (0 if none, or if the log is not
+    this task's): signed by the Leader and countersigned by the Helper, it pins how far the
+    run got, so an older checkpoint put back is noticed (rollback)."""
+    if path is None or not Path(path).exists() or cfg.helper_signing is None:
+        return 0
+    try:
+        records = verify_log(path, cfg.leader_signing, cfg.helper_signing)
+    except VeilError:
+        return 0  # another task's or a damaged log: open_log moves it aside
+    return max((r.round for r in records if r.task == cfg.task_id.hex()), default=0)
 
 
 def open_log(

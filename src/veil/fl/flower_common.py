@@ -10,8 +10,10 @@ Wire format. The ServerApp sends:
   schema (``schema``: JSON), never rows;
 * ``train`` — ArrayRecord ``model`` {``global``: float32 vector} and ConfigRecord ``cfg``
   {``prep`` (JSON preprocessor), ``spec`` (JSON model spec), ``train`` (JSON TrainConfig),
-  ``seed``}: the node replies ArrayRecord ``update`` {``vector``} and MetricRecord
-  ``metrics`` {``num-examples``, ``loss``}.
+  ``seed``, ``round``}: the node replies ArrayRecord ``update`` {``vector``} and MetricRecord
+  ``metrics`` {``num-examples``, ``loss``, and with DP-SGD ``dp-z``, ``dp-q``, ``dp-steps``};
+  under verified aggregation ConfigRecord ``report`` {``report``: the sealed report bytes}
+  instead of the update.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 import veil.fl  # noqa: F401 - sets FLWR_TELEMETRY_ENABLED=0 / FLWR_DISABLE_UPDATE_CHECK=1
+from veil.fl.local_config import DPSteps
 
 QUERY_STATS = "query"  # MessageType.QUERY
 
@@ -106,12 +109,19 @@ DEFAULT_RUN_CONFIG: dict[str, object] = {
     "timeout": 120.0,
     "eval-data": "",
     "out": "",
-    # a sealed checkpoint written atomically after every round, sealed to this recipient
+    # a sealed checkpoint written atomically after every round: signed with and sealed to
+    # checkpoint-identity (x25519 + ed25519; resumable), or an unsigned export sealed to
+    # checkpoint-recipient (its key stays off the server)
     "checkpoint": "",
+    "checkpoint-identity": "",
     "checkpoint-recipient": "",
+    # continue from the checkpoint (needs checkpoint-identity; with a consortium, leader-store)
+    "resume": False,
     # verified aggregation (veil.fl.flower_verified): sealed PINE reports, a Helper process
     "consortium": "",
     "leader-identity": "",
+    # the Leader's durable round state (an SQLite path or a postgresql:// URL); "" in memory
+    "leader-store": "",
     # with a consortium: the round log, signed by the Leader and countersigned by the Helper
     "audit-log": "",
     # record-level DP-SGD on every node (docs/dp.md): a target ε > 0, or a fixed noise z > 0
@@ -146,22 +156,18 @@ def dp_metrics(upd) -> dict:
     return {"dp-z": dp.noise_multiplier, "dp-q": dp.sample_rate, "dp-steps": dp.steps}
 
 
-def spend_reply(ledger, name: str, reply) -> str | None:
-    """Compose what a node's reply says it spent into the record-DP ledger (if any); the
-    reason to leave the node out if it does not say (it may not have run DP-SGD at all)."""
-    if ledger is None:
-        return None
-    from veil.fl.record_dp import DPSteps
-
+def reply_spend(reply) -> DPSteps:
+    """The DP-SGD spend a node's reply states (record-level DP is on); ValueError with the
+    reason to leave the node out if it states none, or an impossible one (it may not have
+    run DP-SGD at all)."""
     try:
         m = reply.content["metrics"]
         steps = DPSteps(float(m["dp-z"]), float(m["dp-q"]), int(m["dp-steps"]))
-    except (KeyError, TypeError, ValueError):
-        return "no DP-SGD spend in its reply (record-level DP is on)"
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError("no DP-SGD spend in its reply (record-level DP is on)") from exc
     if not (steps.noise_multiplier > 0 and 0 < steps.sample_rate <= 1 and steps.steps > 0):
-        return "an impossible DP-SGD spend in its reply"
-    ledger.spend(name, steps)
-    return None
+        raise ValueError("an impossible DP-SGD spend in its reply")
+    return steps
 
 
 def write_app(folder: Path, **overrides: object) -> Path:
