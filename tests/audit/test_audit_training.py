@@ -378,3 +378,18 @@ def test_a_released_but_unusable_round_is_logged_and_counted() -> None:
     second = _record(c, res[2], seq=1, rnd=2, prev=first.digest().hex())
     second = dataclasses.replace(second, epsilon=epsilon(dp.noise_multiplier, 1.0, 2, dp.delta))
     assert len(core.handle_countersign(second.to_line().encode())) == 64
+
+
+def test_a_released_round_reads_back_with_its_ids_and_denominator() -> None:
+    """What a resumed Leader logs for a round it released: the stored ids and the task's D."""
+    from veil.aggregation.leader import VerifiedAggregator
+
+    c = make_consortium(n_clients=3, dimension=DIM, noise=0.0)
+    core = HelperCore(c.cfg, c.helper_hpke, AggregatorStore(":memory:", c.helper_hpke))
+    leader = VerifiedAggregator(c.cfg, c.leader_hpke, InProcessHelper(core))
+    assert leader.released_result(1) is None
+    reps = [c.builder(cid).build(1, np.full(DIM, 0.01), 5) for cid in c.cfg.clients]
+    res = leader.aggregate_round(1, reps)
+    back = leader.released_result(1)
+    assert back.denominator == res.denominator == c.cfg.fixed_denominator
+    assert back.accepted_ids == res.accepted_ids and sorted(back.accepted) == sorted(res.accepted)

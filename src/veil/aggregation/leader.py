@@ -273,7 +273,7 @@ class VerifiedAggregator:
         return RoundResult(
             round=rnd,
             aggregate=np.zeros(0),
-            denominator=self.cfg.fixed_denominator(),
+            denominator=self.cfg.fixed_denominator,
             accepted=list(state.clients),
             rejected=[(c, r) for c, r in state.rejected],
             accepted_ids=list(state.ids),
