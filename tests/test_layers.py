@@ -12,6 +12,7 @@ import pytest
 
 #: top to bottom; a set is one layer of independent packages (they may not import each other)
 LAYERS: list[str | set[str]] = [
+    "veil.__main__",  # ``python -m veil``: runs the command line
     "veil.cli",
     "veil.scenarios",
     "veil.fl",

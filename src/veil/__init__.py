@@ -9,17 +9,16 @@ with identities (docs/format-sealed.md). Everything else lives in sub-packages
 >>> blob = veil.seal(b"quarterly defaults", [alice.recipient()])
 >>> veil.open(blob, [alice])
 b'quarterly defaults'
+
+The sealing names are loaded on first use (PEP 562), so that ``import veil`` — which every
+``veil.*`` import runs first, the command line's included — does not load ``cryptography``.
 """
 
-from veil.crypto.keys import (
-    Identity,
-    Recipient,
-    generate_identity,
-    load_identities,
-    load_recipients,
-    parse_recipient,
-)
-from veil.crypto.seal import open, open_stream, seal, seal_stream
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from veil.errors import (
     FormatError,
     IntegrityError,
@@ -27,6 +26,31 @@ from veil.errors import (
     NoIdentityError,
     VeilError,
 )
+
+if TYPE_CHECKING:
+    from veil.crypto.keys import (
+        Identity,
+        Recipient,
+        generate_identity,
+        load_identities,
+        load_recipients,
+        parse_recipient,
+    )
+    from veil.crypto.seal import open, open_stream, seal, seal_stream
+
+#: name -> module that defines it, loaded by __getattr__ on first access
+_LAZY = {
+    "Identity": "veil.crypto.keys",
+    "Recipient": "veil.crypto.keys",
+    "generate_identity": "veil.crypto.keys",
+    "load_identities": "veil.crypto.keys",
+    "load_recipients": "veil.crypto.keys",
+    "parse_recipient": "veil.crypto.keys",
+    "open": "veil.crypto.seal",
+    "open_stream": "veil.crypto.seal",
+    "seal": "veil.crypto.seal",
+    "seal_stream": "veil.crypto.seal",
+}
 
 __all__ = [
     "FormatError",
@@ -46,3 +70,16 @@ __all__ = [
     "seal_stream",
 ]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    """Load a sealing name from its module on first access, then keep it here."""
+    if name not in _LAZY:
+        raise AttributeError(f"module 'veil' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LAZY[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,8 +1,9 @@
 """The ``veil`` command line (typer + rich).
 
 Sub-command groups live beside the code they drive (``veil.zk.cli``, ``veil.vdaf.cli``,
-``veil.fl.cli``…) and are attached here. Heavy imports (torch, flwr) stay inside the
-commands, so ``veil --help`` is fast.
+``veil.fl.cli``…) and are attached here. Those modules import only typer and the standard
+library at their top; what a command drives (cryptography, numpy, torch, flwr…) is imported in
+its body, so ``veil --help`` and ``veil seal --help`` stay fast (tests/test_startup.py).
 
 Exit codes: 0 success; 1 integrity failure (tampered, truncated, bad signature, proof
 rejected); 2 usage or configuration error; 3 no matching identity / wrong passphrase;
@@ -17,6 +18,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from veil import __version__
 from veil.aggregation.cli import app as helper_app
 from veil.crypto import cli as crypto_cli
 from veil.errors import VeilError
@@ -46,7 +48,7 @@ def demo_seal(
     rows: int = typer.Option(200_000, help="rows of the generated table"),
 ) -> None:
     """Keys, a dataset sealed to two recipients of different types, opened, tampered, rejected."""
-    from veil.crypto import demo
+    from veil.crypto import demo  # lazy: numpy and cryptography, not for `veil --help`
 
     summary = demo.run(out, rows=rows)
     if not summary["tamper_rejected"] or summary["plaintext_leaked"]:
@@ -67,6 +69,7 @@ def audit_verify(
     """Check the whole chain and both signatures; exit 1 naming the first bad record.
 
     Gaps in round numbers are reported (a round never released, or one left out)."""
+    # lazy: cryptography (≈50 ms), not for `veil --help`
     from veil import audit
     from veil.crypto.keys import Ed25519PublicKey, parse_recipient
 
@@ -99,8 +102,6 @@ def audit_verify(
 @app.command()
 def version() -> None:
     """Print veil's version."""
-    from veil import __version__
-
     typer.echo(__version__)
 
 

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import sys
+import threading
 from pathlib import Path
 
 import typer
+
+from veil.errors import ConfigError
 
 app = typer.Typer(help="The verified-aggregation Helper (docs/protocol.md).", no_args_is_help=True)
 
 
 def load_helper_identity(path: Path):
+    # lazy: cryptography (≈50 ms), not for `veil --help`
     from veil.crypto.hpke_keys import X25519Identity
     from veil.crypto.keys import load_identities
-    from veil.errors import ConfigError
 
     ids = [i for i in load_identities([path]) if isinstance(i, X25519Identity)]
     if not ids:
@@ -22,6 +28,7 @@ def load_helper_identity(path: Path):
 
 def load_helper_signing(path: Path):
     """The Helper's Ed25519 audit countersigning key from the same file, if it holds one."""
+    # lazy: cryptography (≈50 ms), not for `veil --help`
     from veil.crypto.keys import load_identities
     from veil.crypto.signing import Ed25519Identity
 
@@ -53,13 +60,13 @@ def serve(
     ),
 ) -> None:
     """Serve the Helper on HOST:PORT (loopback only)."""
+    # lazy: uvicorn, starlette, numpy and PINE (≈0.3 s) only to serve, not for `veil --help`
     import uvicorn
 
     from veil.aggregation.aggregator import HelperCore
     from veil.aggregation.config import ConsortiumConfig
     from veil.aggregation.service import create_app
     from veil.aggregation.state_url import open_store
-    from veil.errors import ConfigError
 
     if host not in ("127.0.0.1", "localhost", "::1"):
         raise ConfigError("the Helper binds to loopback only in this release")
@@ -79,10 +86,6 @@ def serve(
 
 def _stop_on_stdin_eof() -> None:
     """SIGTERM this process (uvicorn's graceful shutdown) once standard input closes."""
-    import os
-    import signal
-    import sys
-    import threading
 
     def watch() -> None:
         while sys.stdin.buffer.read(4096):
@@ -119,8 +122,7 @@ def init(
     ),
 ) -> None:
     """Create a consortium: Leader, Helper and client keys plus consortium.toml."""
-    import os
-
+    # lazy: cryptography (≈50 ms), not for `veil --help`
     from veil.aggregation.config import SAFE_MIN_REPORTS, ConsortiumConfig, DpConfig
     from veil.aggregation.process import write_private
     from veil.crypto.hpke_keys import X25519Identity

@@ -76,14 +76,14 @@ class Accounting(Enum):
 
 
 def _event(noise_multiplier: float, sampling_rate: float):
-    import dp_accounting
+    import dp_accounting  # lazy: dp_accounting (≈1.2 s, loads scipy) only when ε is computed
 
     g = dp_accounting.GaussianDpEvent(noise_multiplier)
     return g if sampling_rate >= 1.0 else dp_accounting.PoissonSampledDpEvent(sampling_rate, g)
 
 
 def _accountant(method: Accounting):
-    import dp_accounting
+    import dp_accounting  # lazy: dp_accounting (≈1.2 s, loads scipy) only when ε is computed
 
     if method is Accounting.RDP:
         return dp_accounting.rdp.RdpAccountant()
@@ -139,7 +139,7 @@ def calibrate_noise_multiplier(
     ``against_one_aggregator``: the z whose *one-Aggregator* ε (multiplier z/√2) is ≤
     target, i.e. √2 times the outsiders' z — the target then holds against either Aggregator.
     """
-    import dp_accounting
+    import dp_accounting  # lazy: dp_accounting (≈1.2 s, loads scipy) only when ε is computed
 
     if not target_epsilon > 0:
         raise ConfigError("target epsilon must be positive")

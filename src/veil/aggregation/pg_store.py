@@ -29,7 +29,7 @@ class PostgresStore(StateStore):
     def __init__(self, url: str, identity: X25519Identity) -> None:
         super().__init__(identity)
         try:
-            import psycopg
+            import psycopg  # lazy: only a postgresql:// state URL needs it
         except ImportError as exc:  # pragma: no cover - psycopg is a core dependency
             raise ConfigError("PostgreSQL state needs the psycopg package") from exc
         try:

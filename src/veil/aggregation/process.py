@@ -11,6 +11,7 @@ from pathlib import Path
 from veil.aggregation.config import ConsortiumConfig
 from veil.crypto.hpke_keys import X25519Identity
 from veil.crypto.keys import identity_file_text
+from veil.crypto.seal import atomic_write
 from veil.crypto.signing import Ed25519Identity
 from veil.errors import ProtocolError
 
@@ -23,8 +24,6 @@ def free_port() -> int:
 
 def write_private(path: Path, text: str) -> None:
     """Atomically (temporary file, fsync, rename) and readable by the owner only (0600)."""
-    from veil.crypto.seal import atomic_write
-
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, text.encode())
 
@@ -51,7 +50,7 @@ class HelperProcess:
         self.log = self.folder / "helper.log"
 
     def start(self, timeout_s: float = 60.0) -> None:
-        import httpx
+        import httpx  # lazy: httpx (≈90 ms) only to poll a starting Helper
 
         ident = self.folder / "helper.identity"
         text = identity_file_text(self.identity)

@@ -15,6 +15,7 @@ import logging
 import time
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -108,8 +109,6 @@ def create_app(core: HelperCore, *, max_body: int = MAX_BODY) -> Starlette:
             return JSONResponse({"error": "unknown operation"}, status_code=404)
         try:
             # CPU-bound VDAF work: run in a worker thread so the event loop stays responsive
-            from starlette.concurrency import run_in_threadpool
-
             out = await run_in_threadpool(handler, body)
         except (FormatError, ConfigError) as exc:
             return JSONResponse({"error": str(exc), "type": type(exc).__name__}, 400)

@@ -96,7 +96,7 @@ class HttpHelper:
         backoff_s: float = 0.2,
         timeout_s: float = 120.0,
     ) -> None:
-        import httpx
+        import httpx  # lazy: httpx (≈90 ms) only for the HTTP transport, not in-process
 
         self.endpoint = endpoint.rstrip("/")
         self.prefix = f"/v1/tasks/{task_id.hex()}"
@@ -120,7 +120,7 @@ class HttpHelper:
         self.client.close()
 
     def _post(self, path: str, body: bytes) -> bytes:
-        import httpx
+        import httpx  # lazy: httpx (≈90 ms) only for the HTTP transport, not in-process
 
         delay = self.backoff_s
         last = "no attempt"

@@ -8,26 +8,23 @@ other users of the machine could read them.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, BinaryIO
+from typing import TYPE_CHECKING, Annotated, BinaryIO
 
 import typer
 
-from veil.crypto.keys import (
-    Ed25519Identity,
-    Identity,
-    ScryptIdentity,
-    ScryptRecipient,
-    generate_identity,
-    identity_file_text,
-    load_identities,
-    load_recipients,
-)
-from veil.crypto.seal import MAGIC, atomic_output, open_stream, seal_stream
 from veil.errors import ConfigError, KeyFormatError, PassphraseError
+
+if TYPE_CHECKING:
+    from veil.crypto.keys import Identity
+
+# The commands import veil.crypto.keys / veil.crypto.seal (and so ``cryptography``) in their
+# bodies: typer builds every command's --help from the signatures alone, and ``veil --help``
+# or ``veil zk --help`` should not pay for the encryption pillar.
 
 PASSPHRASE_ENV = "VEIL_PASSPHRASE"  # noqa: S105 (a variable name, not a secret)
 
@@ -45,6 +42,10 @@ def _passphrase(confirm: bool) -> str:
 
 
 def _identities(paths: list[Path]) -> list[Identity]:
+    # lazy: cryptography (≈50 ms), not needed for `veil --help`
+    from veil.crypto.keys import load_identities
+    from veil.crypto.seal import MAGIC
+
     passphrase = None
     if any(p.is_file() and p.read_bytes().startswith(MAGIC) for p in paths):
         passphrase = _passphrase(confirm=False)
@@ -68,13 +69,15 @@ def keygen(
     force: Annotated[bool, typer.Option("--force", help="overwrite an existing file")] = False,
 ) -> None:
     """Generate an identity (private key) file and print its recipient (public) string."""
+    # lazy: cryptography (≈50 ms), not needed for `veil --help`
+    from veil.crypto.keys import ScryptRecipient, generate_identity, identity_file_text
+    from veil.crypto.seal import atomic_output, seal_stream
+
     if output.exists() and not force:
         raise typer.BadParameter(f"{output} exists (use --force to overwrite)", param_hint="-o")
     identity = generate_identity(key_type)
     text = identity_file_text(identity).encode()
     if passphrase:
-        import io
-
         sealed = io.BytesIO()
         seal_stream(io.BytesIO(text), sealed, [ScryptRecipient(_passphrase(confirm=True))])
         text = sealed.getvalue()
@@ -132,6 +135,10 @@ def seal(
     ] = None,
 ) -> None:
     """Seal a file to one or more recipients (AES-256-GCM STREAM, keys wrapped per recipient)."""
+    # lazy: cryptography (≈50 ms), not needed for `veil --help`
+    from veil.crypto.keys import Ed25519Identity, ScryptRecipient, load_recipients
+    from veil.crypto.seal import atomic_output, seal_stream
+
     recips = load_recipients(recipients or [], recipients_file or [])
     if passphrase:
         if recips:
@@ -185,6 +192,10 @@ def open_cmd(
     first chunks of a truncated file, so it is refused (exit 2). Stream with ``-o -`` and a
     pipe instead, and trust that output only if veil exits 0.
     """
+    # lazy: cryptography (≈50 ms), not needed for `veil --help`
+    from veil.crypto.keys import Ed25519PublicKey, ScryptIdentity, load_recipients
+    from veil.crypto.seal import open_stream
+
     idents: list[Identity] = _identities(identity or [])
     if passphrase:
         idents.append(ScryptIdentity(_passphrase(confirm=False)))
@@ -192,8 +203,6 @@ def open_cmd(
         raise typer.BadParameter("give at least one -i identity file or --passphrase")
     sender = None
     if verify_sender is not None:
-        from veil.crypto.keys import Ed25519PublicKey
-
         (sender,) = load_recipients([verify_sender])
         if not isinstance(sender, Ed25519PublicKey):
             raise KeyFormatError("--verify-sender needs an ed25519 recipient")

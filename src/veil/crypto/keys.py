@@ -7,6 +7,7 @@ base classes of ``recipient``; this module is where callers get them from.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -197,8 +198,6 @@ def parse_identities(text: str) -> list[Identity]:
 
 def identity_file_text(identity: Identity) -> str:
     """The text of a new identity file: comments naming the recipient, then the identity line."""
-    from datetime import UTC, datetime
-
     return (
         f"# veil identity, created {datetime.now(UTC).strftime('%Y-%m-%dT%H:%M:%SZ')}\n"
         f"# fingerprint: {identity.fingerprint}\n"

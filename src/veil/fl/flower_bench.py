@@ -18,6 +18,11 @@ from pathlib import Path
 import numpy as np
 
 import veil.fl  # noqa: F401 - Flower telemetry off
+from veil.fl import partition
+from veil.fl.data import digits
+from veil.fl.models import ModelKind, ModelSpec, build_model
+from veil.fl.params import get_vector
+from veil.fl.training import Optimizer, TrainConfig, local_update
 
 HIDDEN_ENV = "VEIL_BENCH_HIDDEN"
 LOG_ENV = "VEIL_BENCH_LOG"
@@ -25,16 +30,11 @@ CLIENTS_ENV = "VEIL_BENCH_CLIENTS"
 
 
 def _spec():
-    from veil.fl.models import ModelKind, ModelSpec
-
     hidden = tuple(int(h) for h in os.environ[HIDDEN_ENV].split(","))
     return ModelSpec(ModelKind.MLP, 64, 10, hidden)
 
 
 def _shard(pid: int, n: int):
-    from veil.fl import partition
-    from veil.fl.data import digits
-
     x, y = digits()
     idx = partition.iid(len(y), n, rng=np.random.default_rng(0))[pid]
     return x[idx], y[idx]
@@ -47,13 +47,12 @@ def _log(kind: str, value: float) -> None:
 
 def bench_train_config():
     """One local step of 32 rows: the engines' overhead dominates, as it should here."""
-    from veil.fl.training import Optimizer, TrainConfig
-
     return TrainConfig(batch_size=32, lr=0.05, optimizer=Optimizer.SGD, local_steps=1)
 
 
 def client_app(secure: bool):
     """A legacy ClientApp (NumPyClient around local_update), with SecAgg+ when ``secure``."""
+    # lazy: flwr (≈0.4 s+) only in the process that builds this app
     from flwr.client import ClientApp, NumPyClient
     from flwr.client.mod import secaggplus_mod
 
@@ -62,8 +61,6 @@ def client_app(secure: bool):
             self.pid, self.n = pid, n
 
         def fit(self, parameters, config):
-            from veil.fl.training import local_update
-
             x, y = _shard(self.pid, self.n)
             vec = np.asarray(parameters[0], dtype=np.float32)
             upd = local_update(_spec(), vec, x, y, bench_train_config(), seed=self.pid)
@@ -85,13 +82,11 @@ def client_app(secure: bool):
 
 def server_app(secure: bool, rounds: int):
     """A legacy ServerApp running FedAvg, through SecAgg+ (5 shares, threshold 3) if asked."""
+    # lazy: flwr (≈0.4 s+) only in the process that builds this app
     from flwr.common import ndarrays_to_parameters
     from flwr.server import LegacyContext, ServerApp, ServerConfig
     from flwr.server.strategy import FedAvg
     from flwr.server.workflow import DefaultWorkflow, SecAggPlusWorkflow
-
-    from veil.fl.models import build_model
-    from veil.fl.params import get_vector
 
     n = int(os.environ[CLIENTS_ENV])
 

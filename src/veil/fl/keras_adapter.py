@@ -23,7 +23,7 @@ from veil.fl.training import ClientUpdate, Metrics, Optimizer, TrainConfig, metr
 def _keras():
     os.environ.setdefault("KERAS_BACKEND", "torch")
     try:
-        import keras
+        import keras  # lazy: keras is the optional fl-keras extra
     except ImportError as exc:
         raise ConfigError("the Keras adapter needs: pip install 'veil[fl-keras]'") from exc
     if keras.backend.backend() != "torch":

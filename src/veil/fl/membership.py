@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from veil.errors import DataError
+from veil.fl.training import _check_xy, predict_proba
 
 if TYPE_CHECKING:
     from veil.fl.models import ModelSpec
@@ -46,8 +47,6 @@ class AttackResult:
 
 def per_example_loss(spec: ModelSpec, vec: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Cross-entropy of each row under the model (one batched forward pass)."""
-    from veil.fl.training import _check_xy, predict_proba
-
     x, y = _check_xy(spec, x, y)
     proba = predict_proba(spec, vec, x)
     return -np.log(np.clip(proba[np.arange(len(y)), y], 1e-12, 1.0))
@@ -55,7 +54,10 @@ def per_example_loss(spec: ModelSpec, vec: np.ndarray, x: np.ndarray, y: np.ndar
 
 def attack_scores(member_loss: np.ndarray, non_member_loss: np.ndarray) -> AttackResult:
     """AUC and best advantage of the score −loss at telling members from non-members."""
-    from sklearn.metrics import roc_auc_score, roc_curve
+    from sklearn.metrics import (  # lazy: scikit-learn (≈1 s) only for this step
+        roc_auc_score,
+        roc_curve,
+    )
 
     m = np.asarray(member_loss, dtype=np.float64)
     n = np.asarray(non_member_loss, dtype=np.float64)

@@ -68,6 +68,7 @@ class ModelSpec:
 
 def build_model(spec: ModelSpec, *, seed: int = 0) -> torch.nn.Module:
     """A fresh module for ``spec``, initialised deterministically from ``seed``."""
+    # lazy: torch (≈1.3 s) only when a model is built or trained
     import torch
     from torch import nn
 
@@ -93,7 +94,7 @@ def build_model(spec: ModelSpec, *, seed: int = 0) -> torch.nn.Module:
 
 def _SmallCNN(spec: ModelSpec) -> torch.nn.Module:
     """Two 3x3 conv layers + max-pool + a linear head; input is a flat square image."""
-    from torch import nn
+    from torch import nn  # lazy: torch (≈1.3 s) only when a model is built or trained
 
     side = round(spec.n_features**0.5)
     c1, c2 = (*spec.hidden, 8, 16)[:2]

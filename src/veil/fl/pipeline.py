@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from veil.errors import DataError
+from veil.fl.baselines import compare
 from veil.fl.models import ModelKind, ModelSpec
 from veil.fl.preprocess import Preprocessor, Schema, TableStats, local_stats
 from veil.fl.round_record import RoundRecord
@@ -111,8 +112,6 @@ def federate(
     secure: VerifiedBackend | None = None,
 ) -> PipelineResult:
     """Run steps 1-3 of the module docstring."""
-    from veil.fl.baselines import compare
-
     prep = fit_preprocessor(clients, schema)
     spec = ModelSpec(model, prep.n_features, len(prep.classes), hidden)
     for c in clients:
@@ -143,6 +142,7 @@ def federate(
 
 def holdout(frame: pd.DataFrame, target: str, fraction: float, seed: int):
     """A stratified held-out evaluation set (unstratified when a class is too rare)."""
+    # lazy: scikit-learn (≈1 s) only for this step
     from sklearn.model_selection import train_test_split
 
     frame = frame[frame[target].notna()]

@@ -32,6 +32,8 @@ import numpy as np
 
 from veil.errors import ConfigError
 from veil.fl.local_config import ClientUpdate, DPSteps, TrainConfig, make_optimizer
+from veil.fl.models import build_model
+from veil.fl.params import get_vector, set_vector
 
 if TYPE_CHECKING:
     from veil.fl.models import ModelSpec
@@ -92,7 +94,7 @@ def sample_rate(n: int, cfg: TrainConfig) -> float:
 
 @lru_cache(maxsize=256)
 def _calibrate(target: float, delta: float, q: float, steps: int) -> float:
-    from opacus.accountants.utils import get_noise_multiplier
+    from opacus.accountants.utils import get_noise_multiplier  # lazy: opacus (≈2 s), DP-SGD only
 
     with warnings.catch_warnings():  # "optimal order is the largest alpha": still a bound
         warnings.filterwarnings("ignore", "Optimal order", UserWarning)
@@ -118,9 +120,7 @@ def noise_for(dp: RecordDP, n: int, cfg: TrainConfig) -> float:
 
 def check_trainable(spec: ModelSpec, cfg: TrainConfig) -> None:
     """Refuse, before any training, what DP-SGD here cannot do (ConfigError)."""
-    from opacus.validators import ModuleValidator
-
-    from veil.fl.models import build_model
+    from opacus.validators import ModuleValidator  # lazy: opacus (≈2 s), DP-SGD only
 
     if cfg.proximal_mu > 0:
         raise ConfigError(
@@ -141,13 +141,11 @@ def dp_local_update(
 ) -> ClientUpdate:
     """DP-SGD from ``global_vec`` on (x, y) (already checked); the update carries its
     :class:`DPSteps` for the accountant."""
+    # lazy: opacus and torch (≈2 s), DP-SGD only
     import torch
     from opacus import GradSampleModule
     from opacus.optimizers import DPOptimizer
     from torch import nn
-
-    from veil.fl.models import build_model
-    from veil.fl.params import get_vector, set_vector
 
     check_trainable(spec, cfg)
     n = len(y)
@@ -197,7 +195,7 @@ class RecordLedger:
 
     def spend(self, client: str, steps: DPSteps) -> None:
         """Compose one local update's steps into ``client``'s accountant."""
-        from opacus.accountants import RDPAccountant
+        from opacus.accountants import RDPAccountant  # lazy: opacus (≈2 s), DP-SGD only
 
         acc = self._acc.setdefault(client, RDPAccountant())
         # RDP composes additively: steps of the same (z, q) merge into one history entry

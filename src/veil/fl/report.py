@@ -54,9 +54,10 @@ def write_json(report: dict, path: Path) -> None:
 
 def plot(report: dict, path: Path) -> None:
     """Accuracy and AUC per round: federated vs centralised vs each institution alone."""
-    import matplotlib
+    import matplotlib  # lazy: matplotlib (≈0.4 s) only to draw report.png
 
     matplotlib.use("Agg")
+    # lazy: pyplot must load after the Agg backend is chosen (no display needed)
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
 

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import veil
+from veil.crypto.seal import atomic_write
 from veil.errors import DataError
 
 if TYPE_CHECKING:
@@ -30,7 +32,7 @@ def table_to_bytes(frame: pd.DataFrame) -> bytes:
 
 def table_from_bytes(data: bytes) -> pd.DataFrame:
     """Parse Parquet bytes; a non-table gives :class:`DataError`."""
-    import pandas as pd
+    import pandas as pd  # lazy: pandas (≈0.3 s) only for tables
 
     try:
         return pd.read_parquet(io.BytesIO(data))
@@ -40,9 +42,6 @@ def table_from_bytes(data: bytes) -> pd.DataFrame:
 
 def seal_table(frame: pd.DataFrame, path: Path, recipients: Sequence[Recipient]) -> int:
     """Seal a table to ``recipients`` at ``path`` (atomically); returns the sealed size."""
-    import veil
-    from veil.crypto.seal import atomic_write
-
     blob = veil.seal(table_to_bytes(frame), list(recipients))
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, blob)
@@ -51,8 +50,6 @@ def seal_table(frame: pd.DataFrame, path: Path, recipients: Sequence[Recipient])
 
 def open_table(path: Path, identities: Sequence[Identity]) -> pd.DataFrame:
     """Open a sealed table with the owner's identities."""
-    import veil
-
     try:
         blob = Path(path).read_bytes()
     except OSError as exc:

@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 from rich.console import Console
 
-from veil.errors import ConfigError, DataError
+import veil
+from veil.crypto.keys import Ed25519Identity, identity_file_text, load_identities
+from veil.errors import CheckpointError, ConfigError, DataError, KeyFormatError
+from veil.fl import partition as parts
+from veil.fl import privacy_report
+from veil.fl.checkpoint import SealedCheckpointer
+from veil.fl.data import read_table
+from veil.fl.display import comparison_table, round_table
 from veil.fl.models import ModelKind
+from veil.fl.pipeline import TableClient, federate, holdout
+from veil.fl.preprocess import infer_schema
+from veil.fl.report import build_report, default_out, plot, write_json
+from veil.fl.runner import RunConfig
+from veil.fl.strategies import make_strategy
 from veil.fl.training import Optimizer, TrainConfig
 
 
@@ -34,13 +47,6 @@ def train_table(
 
     ``record_dp`` (:class:`veil.fl.record_dp.RecordDP`) trains every client with DP-SGD and
     puts the record-level guarantee into the report's ``privacy``."""
-    from veil.fl.data import read_table
-    from veil.fl.display import comparison_table, round_table
-    from veil.fl.pipeline import TableClient, federate, holdout
-    from veil.fl.report import build_report, default_out, plot, write_json
-    from veil.fl.runner import RunConfig
-    from veil.fl.strategies import make_strategy
-
     con = console or Console()
     kind = _model_kind(model)
     if not 0 < test_fraction < 1:
@@ -100,8 +106,6 @@ def train_table(
     )
     con.print(round_table(res.result.rounds))
     if record_dp is not None:
-        from veil.fl import privacy_report
-
         privacy_report.record_level(
             report, res.result, record_dp, customers=len(train_df), clients=len(tcs), unit="client"
         )
@@ -126,8 +130,6 @@ def _model_kind(model: str) -> ModelKind:
 
 def _check_table(frame, target: str, partition_by: str | None):
     """The table's schema, after the checks that give a bad table a clear DataError."""
-    from veil.fl.preprocess import infer_schema
-
     if partition_by is not None and partition_by not in frame.columns:
         raise DataError(f"unknown --partition-by column {partition_by!r}")
     if partition_by == target:
@@ -142,8 +144,6 @@ def _check_table(frame, target: str, partition_by: str | None):
 
 def _split(train_df, target: str, partition_by, partition: str, clients: int, seed: int):
     """(client names, row indices per client): by a column, or a synthetic split."""
-    from veil.fl import partition as parts
-
     if partition_by is not None:
         names, idx = parts.by_column(train_df[partition_by].to_numpy())
         return [f"{partition_by}={n}" for n in names], idx
@@ -159,9 +159,6 @@ def _checkpointer(out: Path, identity: Path | None, resume: bool):
         if resume:
             raise ConfigError("--resume needs --identity (the key the checkpoint is sealed to)")
         return None
-    from veil.crypto.keys import load_identities
-    from veil.fl.checkpoint import SealedCheckpointer
-
     ids = load_identities([identity])
     return SealedCheckpointer(
         out / "checkpoint.sealed", [ids[0].recipient()], ids, signer=_signer(out, resume)
@@ -170,12 +167,6 @@ def _checkpointer(out: Path, identity: Path | None, resume: bool):
 
 def _signer(out: Path, resume: bool):
     """The run's checkpoint-signing key: kept in ``out/keys`` (0700, file 0600)."""
-    import os
-
-    import veil
-    from veil.crypto.keys import Ed25519Identity, identity_file_text, load_identities
-    from veil.errors import CheckpointError, KeyFormatError
-
     path = Path(out) / "keys" / "checkpoint-signing.identity"
     if path.exists():
         ident = load_identities([path])[0]

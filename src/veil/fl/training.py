@@ -71,6 +71,7 @@ def local_update(
 
     ``record_dp`` (:class:`veil.fl.record_dp.RecordDP`) trains with DP-SGD instead (Poisson
     sampling, per-sample clipping, Gaussian noise from a fresh seed, so ``seed`` is unused)."""
+    # lazy: torch (≈1.3 s) only when a model is built or trained
     import torch
     from torch import nn
 
@@ -108,7 +109,7 @@ def local_update(
 
 def _batches(n: int, cfg: TrainConfig, gen: torch.Generator) -> Iterator[torch.Tensor]:
     """Mini-batch indices: ``epochs`` shuffled passes, or exactly ``local_steps`` batches."""
-    import torch
+    import torch  # lazy: torch (≈1.3 s) only when a model is built or trained
 
     steps = 0
     for _ in range(cfg.epochs if cfg.local_steps is None else 1_000_000):
@@ -122,7 +123,7 @@ def _batches(n: int, cfg: TrainConfig, gen: torch.Generator) -> Iterator[torch.T
 
 def predict_proba(spec: ModelSpec, vec: np.ndarray, x: np.ndarray) -> np.ndarray:
     """Class probabilities, shape (n, n_classes)."""
-    import torch
+    import torch  # lazy: torch (≈1.3 s) only when a model is built or trained
 
     model = build_model(spec)
     set_vector(model, vec)
@@ -141,7 +142,10 @@ def evaluate(spec: ModelSpec, vec: np.ndarray, x: np.ndarray, y: np.ndarray) -> 
 
 def metrics_from_proba(proba: np.ndarray, y: np.ndarray, n_classes: int) -> Metrics:
     """The three metrics from predicted probabilities."""
-    from sklearn.metrics import log_loss, roc_auc_score
+    from sklearn.metrics import (  # lazy: scikit-learn (≈1 s) only for this step
+        log_loss,
+        roc_auc_score,
+    )
 
     labels = list(range(n_classes))
     acc = float((proba.argmax(axis=1) == y).mean())

@@ -16,8 +16,9 @@ statements it expects and learns nothing else about ``n`` or ``d``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib.util import find_spec
 
-from veil.errors import ProofError
+from veil.errors import FormatError, ProofError
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class AdmissionPolicy:
 
 def statements(policy: AdmissionPolicy) -> list:
     """The public statements every institution must prove."""
+    # lazy: the zk pillar may be left out of a build (see available()); rbcl ≈0.2 s
     from veil.zk import claims
 
     p = policy
@@ -55,6 +57,7 @@ def statements(policy: AdmissionPolicy) -> list:
 
 def prove(policy: AdmissionPolicy, rows: int, positives: int, context: bytes) -> bytes:
     """An institution's proof bundle (bytes), made on its own side from its own counts."""
+    # lazy: the zk pillar may be left out of a build (see available()); rbcl ≈0.2 s
     from veil.zk import claims
 
     secrets = {
@@ -68,7 +71,7 @@ def prove(policy: AdmissionPolicy, rows: int, positives: int, context: bytes) ->
 
 def verify(policy: AdmissionPolicy, bundle: bytes, context: bytes) -> tuple[bool, str]:
     """The consortium's check: (True, "") or (False, the failing claim)."""
-    from veil.errors import FormatError
+    # lazy: the zk pillar may be left out of a build (see available()); rbcl ≈0.2 s
     from veil.zk import claims
 
     try:
@@ -84,6 +87,4 @@ def verify(policy: AdmissionPolicy, bundle: bytes, context: bytes) -> tuple[bool
 
 def available() -> bool:
     """Whether the zero-knowledge claims pillar is installed in this build."""
-    from importlib.util import find_spec
-
     return find_spec("veil.zk.claims") is not None

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from pathlib import Path
 
 import typer
+
+from veil.fl.report import default_out
 
 _OUT = typer.Option(None, "--out", help="output folder (default runs/<timestamp>)")
 _QUICK = typer.Option(False, "--quick", help="fewer rounds: finishes in well under a minute")
@@ -46,7 +49,7 @@ def _privacy_options(
             raise typer.BadParameter("--max-grad-norm needs --record-dp")
         sec = _secure_options(secure, malicious, target_epsilon, delta, noise, clip)
         return sec, None
-    from veil.fl.record_dp import RecordDP
+    from veil.fl.record_dp import RecordDP  # lazy: numpy (≈0.1 s), not for --help
 
     if target_epsilon is None and noise is None:
         target_epsilon = 8.0
@@ -69,6 +72,7 @@ def _secure_options(secure, malicious, target_epsilon, delta, noise_multiplier, 
                 "--malicious, --target-epsilon, --noise-multiplier need --secure"
             )
         return None
+    # lazy: numpy, PINE and cryptography (≈0.3 s), not for --help
     from veil.scenarios.secure_options import demo_options
 
     return demo_options(
@@ -110,10 +114,7 @@ def _demo_command(scenario: str, doc: str) -> Callable[..., None]:
         max_grad_norm: float | None = _MAX_GRAD,
         evaluate_privacy: bool = _EVAL_PRIVACY,
     ) -> None:
-        import importlib
-
-        from veil.fl.report import default_out
-        from veil.scenarios import consortium
+        from veil.scenarios import consortium  # lazy: numpy, torch, flwr: not for --help
 
         spec = importlib.import_module(f"veil.scenarios.{scenario}").SPEC
         sec, rdp = _privacy_options(

@@ -14,6 +14,7 @@ steps of 32 rows, 40 rounds) are the ones measured in docs/fl.md's quality table
 
 from __future__ import annotations
 
+from veil.fl.data import credit_risk
 from veil.fl.models import ModelKind
 from veil.fl.training import Optimizer, TrainConfig
 from veil.scenarios.claims_step import AdmissionPolicy
@@ -21,8 +22,6 @@ from veil.scenarios.consortium import ScenarioSpec
 
 
 def _load():
-    from veil.fl.data import credit_risk
-
     return credit_risk()
 
 

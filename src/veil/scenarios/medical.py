@@ -8,6 +8,7 @@ with a malignant rate of 5-95%.
 
 from __future__ import annotations
 
+from veil.fl.data import breast_cancer
 from veil.fl.models import ModelKind
 from veil.fl.training import Optimizer, TrainConfig
 from veil.scenarios.claims_step import AdmissionPolicy
@@ -15,8 +16,6 @@ from veil.scenarios.consortium import ScenarioSpec
 
 
 def _load():
-    from veil.fl.data import breast_cancer
-
     return breast_cancer()
 
 

@@ -19,6 +19,10 @@ from rich.console import Console
 from rich.table import Table
 
 from veil.fl.membership import ATTACK, loss_threshold_attack
+from veil.fl.record_dp import RecordDP
+from veil.fl.runner import ArrayClient, run_federated
+from veil.fl.strategies import make_strategy
+from veil.fl.training import evaluate as evaluate_model
 
 
 def evaluate(
@@ -72,24 +76,18 @@ def _entry(report: dict, mspec, vec, members, non, seed: int) -> dict:
 
 
 def _default_record_dp(rounds: int):
-    from veil.fl.record_dp import RecordDP
-
     return RecordDP(target_epsilon=8.0, rounds=rounds)
 
 
 def _train_comparison(spec, res, cfg, strategy, admitted, record_dp, non) -> dict:
     """The same federation, the other DP setting; returns its run entry (+ ``_vec``)."""
-    from veil.fl.runner import ArrayClient, run_federated
-    from veil.fl.strategies import make_strategy
-    from veil.fl.training import evaluate
-
     strat = make_strategy(
         strategy or spec.strategy, **(spec.strategy_args if strategy is None else {})
     )
     clients = [ArrayClient(c.name, res.spec, *c.arrays()) for c in admitted]
     ccfg = replace(cfg, record_dp=record_dp)
     result = run_federated(res.spec, clients, strat, ccfg, evaluate=None)
-    m = evaluate(res.spec, result.vector, *non)
+    m = evaluate_model(res.spec, result.vector, *non)
     eps = None if result.record_ledger is None else result.record_ledger.epsilon
     return {
         "dp": "none" if record_dp is None else "record-level",

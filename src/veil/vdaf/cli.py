@@ -20,6 +20,7 @@ def vectors_cmd(
     ),
 ) -> None:
     """Run every VDAF vector file in DIRS, byte for byte; one line per file."""
+    # lazy: numpy, PyCryptodome and the VDAFs (≈0.2 s), not for `veil --help`
     from veil.vdaf import vectors
 
     try:

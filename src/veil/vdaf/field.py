@@ -44,6 +44,7 @@ _M32 = np.uint64(0xFFFFFFFF)
 
 @cache
 def _k() -> Any:
+    # lazy: numba compiles the kernels on first use (≈1.3 s); pure-NumPy paths skip it
     from veil.vdaf import _kernels
 
     return _kernels

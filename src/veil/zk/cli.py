@@ -52,7 +52,7 @@ def _load_toml(path: Path, what: str) -> dict[str, Any]:
 
 def load_claims(path: Path) -> tuple[list[Any], str | None]:
     """Parse a claims TOML file into claim objects (and its optional context)."""
-    from veil.zk import claims
+    from veil.zk import claims  # lazy: rbcl/libsodium (≈0.2 s), not for `veil --help`
 
     doc = _load_toml(path, "claims file")
     unknown = set(doc) - {"claim", "context"}
@@ -104,7 +104,7 @@ def prove_range(
     The value is visible on the command line (ps, shell history): for real secrets use
     ``veil zk prove --secrets FILE``.
     """
-    from veil.zk import claims
+    from veil.zk import claims  # lazy: rbcl/libsodium (≈0.2 s), not for `veil --help`
 
     try:
         claim = claims.Range(name, min_, max_)
@@ -125,7 +125,7 @@ def prove(
     context: Annotated[str | None, typer.Option(help="Overrides the file's context.")] = None,
 ) -> None:
     """Prove several claims at once; print each value's commitment."""
-    from veil.zk import claims
+    from veil.zk import claims  # lazy: rbcl/libsodium (≈0.2 s), not for `veil --help`
 
     statements, file_context = load_claims(claims_file)
     secrets = _load_toml(secrets_file, "secrets file")
@@ -164,7 +164,7 @@ def verify(
     it is printed as its public parameters (never the prover's claim names), and the exit
     status is 2 unless ``--consistency-only`` says that is all the caller wants.
     """
-    from veil.zk import claims
+    from veil.zk import claims  # lazy: rbcl/libsodium (≈0.2 s), not for `veil --help`
 
     if expect is not None and consistency_only:
         raise ConfigError("--expect and --consistency-only exclude each other")

@@ -32,17 +32,11 @@ from veil.vdaf.pine.vdaf import (
     PineVerifyState,
     optimal_chunk_length,
 )
+from veil.vdaf.pine.vectors import PREFIX, pine_handler
+from veil.vdaf.vectors import register as _register_vectors
 
-
-def _register_vectors() -> None:
-    """Let ``veil dev vectors`` dispatch ``Pine*.json`` files here (prefix registry)."""
-    from veil.vdaf import vectors
-    from veil.vdaf.pine.vectors import PREFIX, pine_handler
-
-    vectors.register(PREFIX, pine_handler)
-
-
-_register_vectors()
+# let ``veil dev vectors`` dispatch ``Pine*.json`` files here (prefix registry)
+_register_vectors(PREFIX, pine_handler)
 
 __all__ = [
     "VARIANTS",

@@ -207,6 +207,7 @@ def wr_dot_products(
     Runs the compiled kernel on 32-bit limbs of ``x`` (exact int64 sums for d < 2^31). When
     the Client's signed fixed-point gradient is given and small, one signed limb suffices.
     """
+    # lazy: numba compiles the kernel on first use (≈0.5 s)
     from veil.vdaf.pine._kernels import wr_dots_limbs
 
     p = fld.MODULUS

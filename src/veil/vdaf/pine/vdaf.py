@@ -14,6 +14,7 @@ reference code ``poc/vdaf_pine.py`` and ``tests/vectors/pine/README.md``.
 from __future__ import annotations
 
 import hmac
+import os
 
 import numpy as np
 
@@ -386,8 +387,6 @@ class Pine(PineCodec):
     ) -> tuple[PinePublicShare, list[PineInputShare]]:
         """:meth:`shard` with fresh randomness (``os.urandom`` unless ``rng(n)`` is given)
         until the wraparound tests give exactly ``num_wr_successes`` passes."""
-        import os
-
         draw = rng or os.urandom
         for _ in range(max_attempts):
             try:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from veil.errors import VeilError
 from veil.vdaf.pine.vdaf import VARIANTS, Pine
+from veil.vdaf.vectors import VectorMismatch
 
 PREFIX = "Pine"
 
@@ -107,8 +108,6 @@ def run_pine_file(path: Path) -> PineFileResult:
 
 def pine_handler(variant: str, data: dict) -> int:
     """Handler for ``veil.vdaf.vectors`` (``veil dev vectors``): checks made, or raises."""
-    from veil.vdaf.vectors import VectorMismatch
-
     res = run_pine_data(variant, data)
     if not res.ok:
         shown = "; ".join(res.failures[:3])
