@@ -138,11 +138,11 @@ def main() -> None:
                 res["jit_empty_cache"] = _summary([row])
     label = {"sumvec": f"Prio3SumVec({d:,})", "pine": f"Pine64({d:,})"}
     print(f"cold start, one report (shard + encode), d = {d:,}; median of fresh processes")
-    print("  vdaf              set-up            import    cold      warm      cold/warm")
+    print(f"  {'vdaf':<20} {'set-up':<16} {'import':>9} {'cold':>9} {'warm':>9}  cold/warm")
     for kind, by_setup in results.items():
         for name, s in by_setup.items():
             print(
-                f"  {label[kind]:<17} {name:<16} {s['import_s']:7.3f} s {s['cold_s']:7.3f} s"
+                f"  {label[kind]:<20} {name:<16} {s['import_s']:7.3f} s {s['cold_s']:7.3f} s"
                 f" {s['warm_s']:7.3f} s  {s['ratio']:5.2f}×"
             )
     path = write_result(
