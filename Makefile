@@ -13,6 +13,7 @@ export DO_NOT_TRACK := 1
 
 # PostgreSQL server binaries for the Aggregator-state tests (Debian's package; CI runs as root)
 setup: $(STAMP)
+	$(BIN)/python -m veil.vdaf.aot  # field kernels compiled ahead of time (no-op when current)
 	command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql)
 

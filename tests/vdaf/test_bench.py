@@ -22,3 +22,16 @@ def test_bench_quick(tmp_path, monkeypatch):
     assert data["quick"] is True
     assert [r["length"] for r in data["sumvec"]] == [100, 1000]
     assert data["sumvec"][1]["speedup_shard"] > 0
+
+
+@pytest.mark.slow
+def test_coldstart_bench_quick(tmp_path, monkeypatch):
+    from bench import bench_coldstart
+
+    monkeypatch.setenv("VEIL_BENCH_QUICK", "1")
+    monkeypatch.setenv("VEIL_BENCH_RESULTS", str(tmp_path))
+    bench_coldstart.main()
+    data = json.loads((tmp_path / "coldstart.quick.json").read_text())
+    aot = data["results"]["sumvec"]["aot"]
+    assert aot["backend"] == ["aot"] and not aot["numba_imported"] and not aot["scipy_imported"]
+    assert data["results"]["pine"]["jit_warm_cache"]["backend"] == ["jit"]

@@ -20,8 +20,9 @@ fields, Field128 included) use these classes directly. Public API (stable):
   ``F.intt(v)`` interpolates, ``F.ntt_coset(c, n)`` evaluates at ``root(2n)·root(n)**i``.
   They accept a batch: shape ``(rows, n)`` (+ the limb axis for Field128).
 
-Arithmetic runs on the compiled numba kernels of ``_kernels`` (Field32/Field40 products
-use a 20-bit split so they fit ``uint64``); the NTT lives in ``veil.vdaf.ntt``.
+Arithmetic runs on the compiled kernels of ``veil.vdaf.kernels`` (built ahead of time
+from ``_kernels``; Field32/Field40 products use a 20-bit split so they fit ``uint64``);
+the NTT lives in ``veil.vdaf.ntt``.
 This is not constant-time code (see docs/vdaf.md); like libprio's warning, it has not
 undergone a security review.
 """
@@ -29,25 +30,17 @@ undergone a security review.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from functools import cache
 from typing import Any, ClassVar
 
 import numpy as np
 
 from veil.errors import VdafEncodingError
+from veil.vdaf import kernels as _k
 from veil.vdaf.ntt import ntt as _ntt
 
 Vec = np.ndarray
 
 _M32 = np.uint64(0xFFFFFFFF)
-
-
-@cache
-def _k() -> Any:
-    # lazy: numba compiles the kernels on first use (≈1.3 s); pure-NumPy paths skip it
-    from veil.vdaf import _kernels
-
-    return _kernels
 
 
 class Field(ABC):
@@ -60,7 +53,7 @@ class Field(ABC):
     GEN: ClassVar[int]
     #: uint64 limbs per element (1, or 2 for Field128)
     LIMBS: ClassVar[int] = 1
-    #: name of a compiled NTT in ``_kernels`` (None: numpy stage-by-stage NTT)
+    #: name of a compiled NTT in ``kernels`` (None: numpy stage-by-stage NTT)
     NTT_KERNEL: ClassVar[str | None] = None
 
     # ----- construction and conversion -------------------------------------------------
@@ -397,16 +390,15 @@ class _SmallField(Field):
 
     @classmethod
     def add(cls, a: Vec, b: Vec) -> Vec:
-        return _k().addmod(a, b, np.uint64(cls.MODULUS))
+        return _k.addmod(a, b, cls.MODULUS)
 
     @classmethod
     def sub(cls, a: Vec, b: Vec) -> Vec:
-        return _k().submod(a, b, np.uint64(cls.MODULUS))
+        return _k.submod(a, b, cls.MODULUS)
 
     @classmethod
     def mul(cls, a: Vec, b: Vec) -> Vec:
-        kernel = _k().mul32 if cls.MODULUS < 2**32 else _k().mul40
-        return kernel(np.asarray(a, dtype=np.uint64), np.asarray(b, dtype=np.uint64))
+        return (_k.mul32 if cls.MODULUS < 2**32 else _k.mul40)(a, b)
 
 
 class Field32(_SmallField):
@@ -440,15 +432,15 @@ class Field64(Field):
 
     @classmethod
     def add(cls, a: Vec, b: Vec) -> Vec:
-        return _k().add64(a, b)
+        return _k.add64(a, b)
 
     @classmethod
     def sub(cls, a: Vec, b: Vec) -> Vec:
-        return _k().sub64(a, b)
+        return _k.sub64(a, b)
 
     @classmethod
     def mul(cls, a: Vec, b: Vec) -> Vec:
-        return _k().mul64(a, b)
+        return _k.mul64(a, b)
 
 
 class Field128(Field):
@@ -463,27 +455,15 @@ class Field128(Field):
 
     @classmethod
     def add(cls, a: Vec, b: Vec) -> Vec:
-        return _k().add128(a, b)
+        return _k.add128(a, b)
 
     @classmethod
     def sub(cls, a: Vec, b: Vec) -> Vec:
-        return _k().sub128(a, b)
+        return _k.sub128(a, b)
 
     @classmethod
     def mul(cls, a: Vec, b: Vec) -> Vec:
-        a, b = np.asarray(a), np.asarray(b)
-        shape = np.broadcast_shapes(a.shape, b.shape)
-        lead = shape[:-1]
-        if len(lead) <= 2:  # no copies: the kernel reads broadcast views directly
-            shape3 = (1,) * (2 - len(lead)) + lead + (2,)
-            out = np.empty(shape3, dtype=np.uint64)
-            _k().mul128_3d(np.broadcast_to(a, shape3), np.broadcast_to(b, shape3), out)
-            return out.reshape(shape)
-        fa = np.ascontiguousarray(np.broadcast_to(a, shape)).reshape(-1, 2)
-        fb = np.ascontiguousarray(np.broadcast_to(b, shape)).reshape(-1, 2)
-        out = np.empty_like(fa)
-        _k().mul128_flat(fa, fb, out)
-        return out.reshape(shape)
+        return _k.mul128(a, b)
 
 
 FIELDS: dict[str, type[Field]] = {f.__name__: f for f in (Field32, Field40, Field64, Field128)}

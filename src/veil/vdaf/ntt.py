@@ -2,26 +2,20 @@
 
 Split out of ``field.py`` (which calls :func:`ntt` from ``Field.ntt``/``ntt_coset``/
 ``intt``) so each module stays readable. A field naming a compiled kernel in
-``_kernels`` (``NTT_KERNEL``) runs there; otherwise a numpy stage-by-stage transform.
+``kernels`` (``NTT_KERNEL``) runs there; otherwise a numpy stage-by-stage transform.
 """
 
 from __future__ import annotations
 
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from veil.vdaf import kernels
+
 if TYPE_CHECKING:
     from veil.vdaf.field import Field, Vec
-
-
-@cache
-def _k() -> Any:
-    # lazy: numba compiles the kernels on first use (≈1.3 s); pure-NumPy paths skip it
-    from veil.vdaf import _kernels
-
-    return _kernels
 
 
 @cache
@@ -67,7 +61,7 @@ def ntt(field: type[Field], coeffs: Vec, n: int, *, coset: bool, shift: int = 1)
     kernel = field.NTT_KERNEL
     if kernel is not None and n > 1:
         out = np.array(x, dtype=np.uint64, order="C", copy=True)
-        getattr(_k(), kernel)(out, _bitrev(n), _stage_twiddles(field, n))
+        kernels.ntt(kernel, out, _bitrev(n), _stage_twiddles(field, n))
         return out if batched else out[0]
     x = np.ascontiguousarray(x[:, _bitrev(n)])
     half = 1

@@ -1,4 +1,5 @@
-"""Compiled (numba) kernel for PINE's wraparound tests.
+"""Source of the compiled kernel for PINE's wraparound tests (see :mod:`veil.vdaf._kernels`:
+built ahead of time into the same extension, called through :mod:`veil.vdaf.kernels`).
 
 Each test is a dot product of the gradient with a vector in {−1, 0, 1}^d whose entries are
 2-bit groups of XOF bytes (LSB first; 00 → −1, 01/10 → 0, 11 → +1). The value of a group
@@ -13,6 +14,9 @@ import numpy as np
 from numba import njit
 
 _BLOCK = 4096  # bytes of each test row per block (16384 coordinates)
+
+#: the kernel and its one signature (for the ahead-of-time build)
+EXPORTS: dict[str, str] = {"wr_dots_limbs": "int64[:, ::1](uint8[:, ::1], int64[:, ::1], int64)"}
 
 
 @njit(cache=True)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from veil.errors import VdafEncodingError
+from veil.vdaf import kernels
 from veil.vdaf.field import Field
 from veil.vdaf.pine.flp11 import Flp11, GadgetKind, ParallelSumGadget
 from veil.vdaf.pine.params import PineParams
@@ -207,9 +208,6 @@ def wr_dot_products(
     Runs the compiled kernel on 32-bit limbs of ``x`` (exact int64 sums for d < 2^31). When
     the Client's signed fixed-point gradient is given and small, one signed limb suffices.
     """
-    # lazy: numba compiles the kernel on first use (≈0.5 s)
-    from veil.vdaf.pine._kernels import wr_dots_limbs
-
     p = fld.MODULUS
     if dimension >= 2**31:
         raise ValueError("dimension too large for the wraparound kernel")
@@ -223,7 +221,7 @@ def wr_dot_products(
         limbs = signed[None, :]
     if limbs is None:
         limbs = _limbs32(fld, x)
-    acc = wr_dots_limbs(np.ascontiguousarray(zbytes), np.ascontiguousarray(limbs), dimension)
+    acc = kernels.wr_dots_limbs(zbytes, limbs, dimension)
     return [
         sum(int(acc[i, k]) << (32 * k) for k in range(acc.shape[1])) % p
         for i in range(acc.shape[0])
