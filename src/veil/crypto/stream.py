@@ -2,7 +2,7 @@
 
 Implements the *Payload* section of docs/format-sealed.md: 64 KiB chunks, nonce = 11-byte
 big-endian counter ‖ last-chunk flag. Large streams go through a bounded pipeline: the
-calling thread reads 2 MiB batches, a pool thread seals or opens them, and a writer thread
+calling thread reads 1 MiB batches, a pool thread seals or opens them, and a writer thread
 emits them strictly in order, so reading, AEAD and writing overlap (their calls release the
 GIL) and the output is byte for byte what one thread would write. Memory stays constant (a
 few batch buffers) for any input size; every chunk is authenticated before its plaintext is
@@ -31,7 +31,8 @@ CHUNK = 64 * 1024
 TAG = 16
 CT_CHUNK = CHUNK + TAG
 _MAX_COUNTER = 1 << 88
-BATCH = 32  # chunks per batch: 2 MiB reads and writes keep system calls and hand-offs few
+BATCH = 16  # chunks per batch: 1 MiB reads and writes keep system calls and hand-offs few
+SLACK = 2  # batches in flight beyond one per worker: one queued for AEAD, one being written
 DEFAULT_WORKERS = 1  # AEAD threads; the reader and the writer are two more
 
 
@@ -85,7 +86,7 @@ class _Pipeline:
 
     def __init__(self, workers: int | None, in_size: int, out_size: int) -> None:
         self.workers = default_workers() if workers is None else max(1, workers)
-        self.depth = self.workers + 2  # every worker busy, one batch queued, one writing
+        self.depth = self.workers + SLACK
         self._sizes = (in_size, out_size)
         self._free: queue.SimpleQueue[_Buffers] = queue.SimpleQueue()
         self._pending: deque[Future[None]] = deque()
