@@ -13,17 +13,6 @@ from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
-#: being rewritten by another change right now; it empties this set when it lands
-NOT_YET = {
-    "src/veil/aggregation/fl_bridge.py",
-    "src/veil/fl/client_app.py",
-    "src/veil/fl/flower_common.py",
-    "src/veil/fl/flower_verified.py",
-    "src/veil/fl/runner.py",
-    "src/veil/fl/server_app.py",
-    "src/veil/scenarios/consortium.py",
-}
-
 MARK = "# lazy:"
 _IMPORT = (ast.Import, ast.ImportFrom)
 _FUNCTION = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
@@ -83,13 +72,9 @@ def test_every_import_inside_a_function_says_why() -> None:
     root = SRC.parent
     files = sorted(SRC.joinpath("veil").rglob("*.py"))
     assert len(files) > 50, "found too few modules to be veil's source"
-    skipped = {f.relative_to(root).as_posix() for f in files} & NOT_YET
-    assert skipped == NOT_YET, f"NOT_YET names files that do not exist: {NOT_YET - skipped}"
     bad: list[str] = []
     for f in files:
-        rel = f.relative_to(root).as_posix()
-        if rel not in NOT_YET:
-            bad += unexplained(f.read_text(encoding="utf-8"), rel)
+        bad += unexplained(f.read_text(encoding="utf-8"), f.relative_to(root).as_posix())
     assert not bad, (
         "imports inside functions without a `# lazy:` reason (move them to the top, or say "
         "why they wait):\n" + "\n".join(bad)

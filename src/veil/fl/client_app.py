@@ -28,6 +28,7 @@ app = ClientApp()
 @app.query()
 def stats(msg: Message, context: Context) -> Message:
     """Column statistics and inferred schema of this node's rows (no rows leave)."""
+    # lazy: a SuperNode starts a process per message; pandas only in the handlers that read
     from veil.fl.preprocess import infer_schema, local_stats, stats_to_dict
 
     target = str(msg.content["cfg"]["target"])
@@ -45,6 +46,7 @@ def stats(msg: Message, context: Context) -> Message:
 @app.train()
 def train(msg: Message, context: Context) -> Message:
     """Local training from the global vector on this node's rows."""
+    # lazy: a SuperNode starts a process per message; torch and pandas only for training
     from veil.fl.models import ModelSpec
     from veil.fl.preprocess import preprocessor_from_dict
     from veil.fl.training import TrainConfig, local_update
@@ -57,13 +59,14 @@ def train(msg: Message, context: Context) -> Message:
     vec = vector_from(msg.content["model"], "global")
     rdp = None
     if "record_dp" in cfg:  # record-level DP-SGD (veil.fl.record_dp)
-        from veil.fl.record_dp import RecordDP
+        from veil.fl.record_dp import RecordDP  # lazy: opacus only when DP-SGD is on
 
         rdp = RecordDP(**json.loads(str(cfg["record_dp"])))
     upd = local_update(
         spec, vec.astype("float32"), x, y, tcfg, seed=int(cfg["seed"]), record_dp=rdp
     )
     if str(context.node_config.get("consortium", "")):
+        # lazy: the report builder (VDAFs, HPKE) only on a node of a consortium
         from veil.fl.flower_verified import node_train_reply
 
         return node_train_reply(msg, dict(context.node_config), vec, upd)

@@ -22,8 +22,10 @@ import json
 from pathlib import Path
 
 import numpy as np
+from flwr.app import Array, ArrayRecord
 
 import veil.fl  # noqa: F401 - sets FLWR_TELEMETRY_ENABLED=0 / FLWR_DISABLE_UPDATE_CHECK=1
+from veil.errors import ConfigError
 from veil.fl.local_config import DPSteps
 
 QUERY_STATS = "query"  # MessageType.QUERY
@@ -31,8 +33,6 @@ QUERY_STATS = "query"  # MessageType.QUERY
 
 def vector_record(key: str, vec: np.ndarray):
     """An ArrayRecord holding one flat float32 vector."""
-    from flwr.app import Array, ArrayRecord
-
     return ArrayRecord({key: Array.from_numpy_ndarray(np.ascontiguousarray(vec, np.float32))})
 
 
@@ -49,13 +49,12 @@ def to_json(obj: object) -> str:
 def load_node_table(node_config: dict):
     """Open this node's own table: ``data-path`` (CSV, Parquet, or a sealed Parquet shard
     with ``identity-path``), as set by ``flower-supernode --node-config``."""
-    from veil.errors import ConfigError
-
     path = node_config.get("data-path")
     if not path:
         raise ConfigError("this SuperNode has no data-path in its --node-config")
     path = Path(str(path))
     if path.suffix == ".sealed":
+        # lazy: a SuperNode starts a process per message; pandas/pyarrow only to read rows
         from veil.crypto.keys import load_identities
         from veil.fl.sealed import open_table
 
@@ -63,7 +62,7 @@ def load_node_table(node_config: dict):
         if not ident:
             raise ConfigError("a sealed data-path needs identity-path in --node-config")
         return open_table(path, load_identities([str(ident)]))
-    from veil.fl.data import read_table
+    from veil.fl.data import read_table  # lazy: pandas only to read rows
 
     return read_table(path)
 
@@ -137,7 +136,7 @@ def record_dp_from_run_config(rc, rounds: int):
     eps, z = float(rc.get("record-dp-epsilon", 0.0)), float(rc.get("record-dp-noise", 0.0))
     if eps <= 0 and z <= 0:
         return None
-    from veil.fl.record_dp import RecordDP
+    from veil.fl.record_dp import RecordDP  # lazy: opacus only when DP-SGD is on
 
     return RecordDP(
         max_grad_norm=float(rc.get("max-grad-norm", 1.0)),
@@ -175,8 +174,6 @@ def write_app(folder: Path, **overrides: object) -> Path:
     cfg = {**DEFAULT_RUN_CONFIG, **overrides}
     unknown = set(overrides) - set(DEFAULT_RUN_CONFIG)
     if unknown:
-        from veil.errors import ConfigError
-
         raise ConfigError(f"unknown run-config keys {sorted(unknown)}")
     lines = "\n".join(f"{k} = {json.dumps(v)}" for k, v in cfg.items())
     folder.mkdir(parents=True, exist_ok=True)

@@ -16,6 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+from flwr.app import ConfigRecord, Message, MetricRecord, RecordDict
 
 from veil.aggregation.client import ReportBuilder
 from veil.aggregation.config import ConsortiumConfig
@@ -28,6 +29,7 @@ from veil.crypto.hpke_keys import X25519Identity
 from veil.crypto.keys import load_identities
 from veil.crypto.signing import Ed25519Identity
 from veil.errors import ConfigError
+from veil.fl.flower_common import dp_metrics
 
 
 def _one(path: str | Path, kind: type):
@@ -133,10 +135,6 @@ class ServerLeader:
 
 def node_train_reply(msg, node_config: dict, global_vec, upd):
     """The ClientApp's reply under verified aggregation: the sealed report, never the update."""
-    from flwr.app import ConfigRecord, Message, MetricRecord, RecordDict
-
-    from veil.fl.flower_common import dp_metrics
-
     report = node_report(node_config, int(msg.content["cfg"]["round"]), global_vec, upd)
     return Message(
         RecordDict(

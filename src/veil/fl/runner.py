@@ -32,6 +32,7 @@ from veil.fl.record_dp import RecordDP, RecordLedger, check_trainable
 from veil.fl.round_record import RoundRecord
 from veil.fl.strategies import FedAvg
 from veil.fl.training import Metrics, TrainConfig, local_update
+from veil.fl.verified import VerifiedAggregation
 
 if TYPE_CHECKING:
     from veil.fl.verified import VerifiedBackend
@@ -114,9 +115,7 @@ def run_federated(
     )  # fmt: skip
     if secure is None:
         agg = PlainAggregation(strategy, cfg.min_clients)
-    else:  # lazy: the VDAF kernels (numba) only for verified aggregation
-        from veil.fl.verified import VerifiedAggregation
-
+    else:
         agg = VerifiedAggregation(strategy, secure, cfg.min_clients)
     engine = RoundEngine(
         pool, agg, cfg.rounds, cfg.train, cfg.lr_decay, evaluate, checkpointer, ledger,

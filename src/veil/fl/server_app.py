@@ -29,10 +29,12 @@ from veil.fl import flower_setup as setup
 from veil.fl.engine import PlainAggregation, RoundEngine
 from veil.fl.flower_common import to_json
 from veil.fl.flower_pool import FlowerNodes
+from veil.fl.flower_verified import ServerLeader
 from veil.fl.models import build_model
 from veil.fl.params import get_vector
 from veil.fl.preprocess import preprocessor_to_dict
 from veil.fl.round_record import RoundRecord
+from veil.fl.verified import VerifiedAggregation
 
 app = ServerApp()
 
@@ -65,8 +67,6 @@ def main(grid: Grid, context: Context) -> None:
     if backend is None:
         agg, run, pin = PlainAggregation(strategy), "flower", 0
     else:
-        from veil.fl.verified import VerifiedAggregation  # lazy: the VDAF kernels (numba)
-
         agg, run = VerifiedAggregation(strategy, backend), "task:" + backend.cfg.task_id.hex()
         # the audit log may be one round ahead (a crash between its record and the checkpoint)
         pin = max(backend.audited_round() - 1, 0)
@@ -96,8 +96,6 @@ def _verified(rc):
         return None
     if bool(rc.get("resume", False)) and not str(rc.get("leader-store", "")):
         raise ConfigError("resume with a consortium needs leader-store (the Leader's round state)")
-    from veil.fl.flower_verified import ServerLeader  # lazy: the VDAF kernels (numba)
-
     return ServerLeader(
         str(rc["consortium"]),
         str(rc["leader-identity"]),

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -21,10 +22,26 @@ from pathlib import Path
 import numpy as np
 from rich.console import Console
 
+import veil
+from veil.aggregation.task_state import StateKeys
+from veil.crypto.keys import Ed25519Identity, identity_file_text, load_identities
+from veil.errors import DataError, KeyFormatError
+from veil.fl import partition as parts
+from veil.fl import privacy_report
+from veil.fl.checkpoint import SealedCheckpointer
 from veil.fl.display import Progress, comparison_table, round_table
 from veil.fl.models import ModelKind
+from veil.fl.pipeline import TableClient, federate, holdout
+from veil.fl.preprocess import infer_schema
+from veil.fl.report import build_report, plot, write_json
+from veil.fl.runner import RunConfig
+from veil.fl.sealed import open_table, seal_table
+from veil.fl.strategies import make_strategy
 from veil.fl.training import TrainConfig
+from veil.scenarios import claims_step as cs
+from veil.scenarios import privacy_eval
 from veil.scenarios.claims_step import AdmissionPolicy
+from veil.scenarios.secure_options import DemoAggregation
 
 
 @dataclass(frozen=True)
@@ -75,8 +92,6 @@ def run(
     ``record_dp`` (:class:`veil.fl.record_dp.RecordDP`) trains every bank with DP-SGD.
     ``evaluate_privacy`` runs a membership-inference attack (:mod:`veil.scenarios.privacy_eval`).
     """
-    from veil.fl.pipeline import TableClient
-    from veil.fl.report import plot, write_json
 
     con = console or Console()
     t_start = time.perf_counter()
@@ -101,8 +116,6 @@ def run(
     ]
     claims_rep, admitted = _claims(spec, clients, ds.target, con)
     if not admitted:
-        from veil.errors import DataError
-
         raise DataError("no institution was admitted; nothing to train")
 
     secure_agg = _secure_step(spec, secure, out, admitted, n_rounds, con, ids["consortium"], resume)
@@ -118,8 +131,6 @@ def run(
     _privacy_step(report, res, secure_agg, record_dp, customers=len(ds.frame) - len(test_df),
                   clients=len(admitted), out=out, con=con)  # fmt: skip
     if evaluate_privacy:
-        from veil.scenarios import privacy_eval
-
         privacy_eval.evaluate(spec, res, cfg, strategy, admitted, test_df, report, con)
     con.print(
         "[bold cyan]5/6 Comparison[/] with the pooled centralised model (what the consortium "
@@ -142,10 +153,6 @@ def _secure_step(spec, secure, out: Path, admitted, n_rounds: int, con, owner, r
     consortium's signing key, so ``--resume`` takes the same task up again — and only it."""
     if secure is None:
         return None
-    from dataclasses import replace
-
-    from veil.aggregation.task_state import StateKeys
-    from veil.scenarios.secure_options import DemoAggregation
 
     # weights are capped at the row bound the admission claim proved; the fixed denominator D
     # is the expected Σw: every admitted bank's row count, which each already shares for
@@ -172,7 +179,6 @@ def _privacy_step(report: dict, res, secure_agg, record_dp, *, customers, client
     """The report's ``privacy`` and ``audit`` sections, and what the terminal says of them:
     rejections, then ε per customer (record-level DP-SGD), then the institution-level ε,
     labelled when it means nothing (docs/dp.md)."""
-    from veil.fl import privacy_report
 
     if secure_agg is not None:
         report["privacy"] = privacy_report.label_client_level(secure_agg.privacy(), clients)
@@ -197,7 +203,6 @@ def _privacy_step(report: dict, res, secure_agg, record_dp, *, customers, client
 
 def _rejection_summary(report: dict, con: Console) -> None:
     """Rejections by reason and the exactness check (noise off)."""
-    from collections import Counter
 
     rounds = report["rounds"]
     reasons = Counter(x["reason"] for r in rounds for x in r["rejected"])
@@ -216,11 +221,6 @@ def _train_step(
     """Federated training of the admitted institutions, sealed checkpoint every round,
     signed with the consortium's signing key and bound to the run: the verified-aggregation
     task's id with ``--secure`` (and, by its audit log, to the last audited round)."""
-    from veil.fl.checkpoint import SealedCheckpointer
-    from veil.fl.pipeline import federate
-    from veil.fl.preprocess import infer_schema
-    from veil.fl.runner import RunConfig
-    from veil.fl.strategies import make_strategy
 
     strat = make_strategy(
         strategy or spec.strategy, **(spec.strategy_args if strategy is None else {})
@@ -269,7 +269,6 @@ def _train_step(
 
 
 def _build(spec, res, strat, cfg, enc, claims_rep, ds, part, quick) -> dict:
-    from veil.fl.report import build_report
 
     return build_report(
         scenario=spec.name,
@@ -319,8 +318,6 @@ def _summary(report: dict, con: Console) -> None:
 
 def _seal_step(spec: ScenarioSpec, out: Path, part: str, seed: int, ids: dict, resume: bool, con):
     """Hold out the evaluation rows, split the rest, seal each bank's shard to its key."""
-    from veil.fl import partition as parts
-    from veil.fl.pipeline import holdout
 
     ds = spec.load()
     train_df, test_df = holdout(ds.frame, ds.target, spec.test_fraction, seed)
@@ -341,8 +338,6 @@ SIGNING = "consortium-signing"  # the consortium's Ed25519 key: it signs the run
 def _keys(folder: Path, names: list[str], *, reuse: bool) -> dict:
     """An X25519 identity per name (kept on --resume); with ``consortium``, also the
     consortium's Ed25519 signing identity (:data:`SIGNING`, not in the returned dict)."""
-    import veil
-    from veil.crypto.keys import identity_file_text, load_identities
 
     folder.mkdir(parents=True, exist_ok=True)
     folder.chmod(0o700)  # whoever may replace a key here may sign the run's state
@@ -364,8 +359,6 @@ def _keys(folder: Path, names: list[str], *, reuse: bool) -> dict:
 
 def _signer(folder: Path):
     """The consortium's signing key that :func:`_keys` left in ``folder``."""
-    from veil.crypto.keys import Ed25519Identity, load_identities
-    from veil.errors import KeyFormatError
 
     ident = load_identities([folder / f"{SIGNING}.identity"])[0]
     if not isinstance(ident, Ed25519Identity):
@@ -376,7 +369,6 @@ def _signer(folder: Path):
 def _seal_shards(folder: Path, names, frame, shards, ids, *, reuse: bool) -> dict:
     """Seal each shard to its institution; on --resume keep the sealed files already there
     (a damaged one then fails to open, loudly, instead of being silently rewritten)."""
-    from veil.fl.sealed import seal_table
 
     paths = [folder / f"{n}.sealed" for n in names]
     if reuse and all(p.exists() for p in paths):
@@ -389,15 +381,12 @@ def _seal_shards(folder: Path, names, frame, shards, ids, *, reuse: bool) -> dic
 
 def _opener(path: Path, identity) -> Callable:
     def load():
-        from veil.fl.sealed import open_table
-
         return open_table(path, [identity])
 
     return load
 
 
 def _claims(spec: ScenarioSpec, clients, target: str, con: Console) -> tuple[dict, list]:
-    from veil.scenarios import claims_step as cs
 
     if not cs.available():
         con.print(
@@ -451,11 +440,6 @@ def measure(
 ) -> dict:
     """Federated vs pooled vs local-only for one split, every institution taking part
     (no sealing, no admission step): what docs/fl.md's quality table reports."""
-    from veil.fl import partition as parts
-    from veil.fl.pipeline import TableClient, federate, holdout
-    from veil.fl.preprocess import infer_schema
-    from veil.fl.runner import RunConfig
-    from veil.fl.strategies import make_strategy
 
     ds = spec.load()
     train_df, test_df = holdout(ds.frame, ds.target, spec.test_fraction, seed)

@@ -28,6 +28,7 @@ def build(output_dir: Path = _HERE, cpu: str = "host") -> Path:
     ``cpu="host"`` (default) uses this CPU's instructions (AVX2: Field64 products ~2.5×
     faster than the generic x86-64 build) and ties the build to CPUs with the same
     features; ``cpu="generic"`` builds a portable extension."""
+    # lazy: numba's compiler and the kernel sources only when building
     from numba.pycc import CC
 
     from veil.vdaf import _kernels

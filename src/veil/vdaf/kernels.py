@@ -90,6 +90,7 @@ def _impl() -> Any:
             RuntimeWarning,
             stacklevel=3,
         )
+    # lazy: the numba sources (numba ≈ 0.5 s with scipy) only when the prebuilt ones are missing
     from veil.vdaf import _kernels
     from veil.vdaf.pine import _kernels as _pine_kernels
 
