@@ -32,7 +32,7 @@ from veil.fl.flower_verified import _one
 from veil.fl.pipeline import holdout
 from veil.fl.sealed import seal_table
 
-from .test_flower_deploy import Processes, _wait_port, run_until_report
+from .test_flower_deploy import Processes, _alive, _wait_port, run_until_report
 
 pytestmark = pytest.mark.e2e
 BIN = Path(sys.executable).parent
@@ -191,7 +191,7 @@ def test_flower_serverapp_resumes_after_a_crash(tmp_path):
             time.sleep(1)
         assert fired.exists(), "the ServerApp never reached round 2"
         pid = int(fired.read_text())
-        while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        while _alive(pid) and time.monotonic() < deadline:  # killed: gone, or a zombie
             time.sleep(0.5)
         assert not (tmp_path / "out" / "report.json").exists()
         crashed = SealedCheckpointer(

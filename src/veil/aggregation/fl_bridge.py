@@ -40,7 +40,7 @@ from veil.aggregation.dp import (
 from veil.aggregation.leader import RoundResult, VerifiedAggregator
 from veil.aggregation.process import HelperProcess
 from veil.aggregation.report import Report
-from veil.aggregation.round_audit import append_round, audited_round, open_log, round_fields
+from veil.aggregation.round_audit import audited_round, log_verified_round, open_log
 from veil.aggregation.store import SqliteStore
 from veil.aggregation.task_state import TASK_STATE, StateKeys, TaskKeys, task_keys
 from veil.aggregation.transport import HttpHelper
@@ -219,11 +219,9 @@ class SecureAggregation:
         eps: float | None,
         after: np.ndarray,
     ) -> int | None:
-        """Append round ``rnd``'s audit record (:func:`append_round`)."""
-        if self.audit is None:
-            return None
-        fields = round_fields(rnd, before, result, eps, self.cfg)
-        return append_round(self.audit, self.cfg, fields, after, self._with_helper)
+        """Append round ``rnd``'s audit record, restarting a dead Helper once."""
+        round_ = (rnd, before, result, eps)
+        return log_verified_round(self.audit, self.cfg, round_, after, self._with_helper)
 
     def _with_helper(self, call):
         """``call()``; if it fails because the Helper process died, start the Helper again

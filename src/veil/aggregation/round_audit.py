@@ -74,6 +74,20 @@ def append_round(
     return rec.seq + 1
 
 
+def log_verified_round(
+    audit: AuditLog | None,
+    cfg: ConsortiumConfig,
+    round_: tuple[int, np.ndarray, RoundResult, float | None],
+    after: np.ndarray,
+    call: Callable[[Callable[[], AuditRecord]], AuditRecord] = lambda f: f(),
+) -> int | None:
+    """A verified backend's ``log_round``: round ``(rnd, model before, result, ε)``
+    appended with :func:`append_round`; None without an audit log."""
+    if audit is None:
+        return None
+    return append_round(audit, cfg, round_fields(*round_, cfg), after, call)
+
+
 def _check_logged(last: AuditRecord, fields: dict, model_after: str) -> None:
     same = (
         last.round == fields["round"]

@@ -22,7 +22,7 @@ from veil.aggregation.client import ReportBuilder
 from veil.aggregation.config import ConsortiumConfig
 from veil.aggregation.dp import PrivacyLedger, client_privacy
 from veil.aggregation.leader import RoundResult, VerifiedAggregator
-from veil.aggregation.round_audit import append_round, audited_round, open_log, round_fields
+from veil.aggregation.round_audit import audited_round, log_verified_round, open_log
 from veil.aggregation.state_url import open_store
 from veil.aggregation.transport import HttpHelper
 from veil.crypto.hpke_keys import X25519Identity
@@ -114,11 +114,7 @@ class ServerLeader:
         eps: float | None,
         after: np.ndarray,
     ) -> int | None:
-        if self.audit is None:
-            return None
-        return append_round(
-            self.audit, self.cfg, round_fields(rnd, before, result, eps, self.cfg), after
-        )
+        return log_verified_round(self.audit, self.cfg, (rnd, before, result, eps), after)
 
     def audited_round(self) -> int:
         """The last round this task's audit log holds (0 without one): the rollback pin."""
