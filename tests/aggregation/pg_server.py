@@ -10,7 +10,6 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -18,6 +17,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+
+from veil.aggregation.process import free_port
 
 
 def _bindir() -> Path:
@@ -37,12 +38,6 @@ def _bindir() -> Path:
 def _version(path: str) -> int:
     part = Path(path).parts[-3]
     return int(part) if part.isdigit() else 0
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _run(cmd: list[str], prefix: list[str], what: str, log: Path | None = None) -> None:
@@ -68,7 +63,7 @@ def postgres_server() -> Iterator[str]:
         shutil.chown(base, user="postgres")
         prefix = ["runuser", "-u", "postgres", "--"]
     data, log = base / "data", base / "server.log"
-    port = _free_port()
+    port = free_port()
     try:
         _run(
             [str(bindir / "initdb"), "-D", str(data), "-U", "veil", "-A", "trust", "--no-sync",

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 import veil
+from veil.aggregation.process import free_port
 from veil.crypto.keys import identity_file_text
 from veil.fl import FLOWER_ENV
 from veil.fl.data import credit_risk
@@ -29,12 +30,6 @@ from veil.fl.sealed import seal_table
 
 pytestmark = pytest.mark.e2e
 BIN = Path(sys.executable).parent
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Processes:
@@ -158,7 +153,7 @@ def test_superlink_and_supernodes_two_rounds_damaged_node_left_out(tmp_path):
         "HOME": str(tmp_path),
         "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
     }
-    link_port = _free_port()
+    link_port = free_port()
     (flwr_home / "config.toml").write_text(
         f'[superlink]\ndefault = "veil-e2e"\n\n[superlink.veil-e2e]\n'
         f'address = "127.0.0.1:{link_port}"\ninsecure = true\n'
@@ -205,7 +200,7 @@ def test_superlink_and_supernodes_two_rounds_damaged_node_left_out(tmp_path):
                     "--host",
                     "127.0.0.1",
                     "--port",
-                    str(_free_port()),
+                    str(free_port()),
                     "--node-config",
                     f'data-path="{data}" identity-path="{ident}"',
                 ],

@@ -91,7 +91,9 @@ def test_bridge_with_target_epsilon(tmp_path):
         g = np.zeros(50, np.float32)
         eps = []
         for rnd in range(1, 5):
-            _, rec = _round(sec, rnd, g, [(n, Upd(np.full(50, 0.01, np.float32), 10)) for n in names])
+            _, rec = _round(
+                sec, rnd, g, [(n, Upd(np.full(50, 0.01, np.float32), 10)) for n in names]
+            )
             assert len(rec["accepted"]) == 3
             eps.append(rec["epsilon"])
         assert eps == sorted(eps) and eps[-1] <= 5.0 + 1e-6 and eps[-1] > 4.0

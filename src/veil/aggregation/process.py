@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import socket
 import subprocess
 import sys
@@ -15,11 +16,38 @@ from veil.crypto.seal import atomic_write
 from veil.crypto.signing import Ed25519Identity
 from veil.errors import ProtocolError
 
+_HANDED_OUT: set[int] = set()
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port that is free now, below the kernel's ephemeral range, never handed out twice.
+
+    Asking the kernel for port 0 returns a port from the ephemeral range, which the next
+    outgoing connection may take, and may return the same port twice in a row; servers
+    started a moment later then fail with "address already in use" (seen in CI).
+    """
+    low = max(1024, min(_ephemeral_range()[0], 32768) - 12000)
+    high = low + 12000
+    for _ in range(200):
+        port = secrets.choice(range(low, high))
+        if port in _HANDED_OUT:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _HANDED_OUT.add(port)
+        return port
+    raise ProtocolError(f"no free loopback port in {low}..{high}")
 
 
 def write_private(path: Path, text: str) -> None:
