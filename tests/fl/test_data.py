@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 import veil
+from veil.edge import datasets
 from veil.errors import DataError, FormatError, IntegrityError, NoIdentityError
 from veil.fl import data
 from veil.fl.sealed import open_table, seal_table, table_from_bytes
@@ -37,10 +38,10 @@ class _Evil:
 def test_restricted_unpickler_refuses_other_globals():
     blob = pickle.dumps(_Evil())
     with pytest.raises(FormatError, match="forbidden"):
-        data._load_frame_pickle(blob)
+        datasets.load_frame_pickle(blob)
     frame = pd.DataFrame({"a": [1, 2]})
     with pytest.raises(FormatError):  # a plain pickle names other pandas internals
-        data._load_frame_pickle(pickle.dumps(frame) + b"")
+        datasets.load_frame_pickle(pickle.dumps(frame) + b"")
 
 
 def test_sklearn_sets():
