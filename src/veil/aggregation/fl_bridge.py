@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +41,7 @@ from veil.aggregation.leader import RoundResult, VerifiedAggregator
 from veil.aggregation.process import HelperProcess
 from veil.aggregation.report import Report
 from veil.aggregation.round_audit import audited_round, log_verified_round, open_log
+from veil.aggregation.spool import ReportSpool
 from veil.aggregation.store import SqliteStore
 from veil.aggregation.task_state import TASK_STATE, StateKeys, TaskKeys, task_keys
 from veil.aggregation.transport import HttpHelper
@@ -195,9 +196,14 @@ class SecureAggregation:
         )
         return self.make_report(rnd, b, delta, weight).encode()
 
-    def aggregate(self, rnd: int, reports: list) -> RoundResult:
-        """Verify and aggregate with the Helper (restarted once if its process died)."""
-        return self._with_helper(lambda: self.leader.aggregate_round(rnd, reports))
+    def aggregate(self, rnd: int, reports: Iterable) -> RoundResult:
+        """Verify and aggregate with the Helper (restarted once if its process died: the
+        round's reports are spooled to a temporary file so that the retry reads them again,
+        never all in memory)."""
+        if self.helper is None:
+            return self.leader.aggregate_round(rnd, reports)
+        with ReportSpool(reports) as spool:
+            return self._with_helper(lambda: self.leader.aggregate_round(rnd, spool))
 
     def released(self, rnd: int) -> RoundResult | None:
         return self.leader.released_result(rnd) if self.leader.released(rnd) else None
@@ -374,7 +380,7 @@ class LazySecureAggregation:
         self.prepare(int(np.asarray(global_vec).size), rnd)
         return self._started().seal(rnd, client, global_vec, update)
 
-    def aggregate(self, rnd: int, reports: list) -> RoundResult:
+    def aggregate(self, rnd: int, reports: Iterable) -> RoundResult:
         return self._started().aggregate(rnd, reports)
 
     def released(self, rnd: int) -> RoundResult | None:
