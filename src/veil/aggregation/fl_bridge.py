@@ -78,12 +78,15 @@ class SecureOptions:
     #: D, the fixed public denominator (``[task] denominator``); None: N·W (docs/dp.md)
     denominator: float | None = None
     min_reports: int = 1
+    #: q, the rate at which a cross-device pool Poisson-samples its devices each round: the
+    #: client-level accountant's amplification by sampling (1.0: every client, every round)
+    sampling_rate: float = 1.0
     accounting: Accounting = Accounting.RDP
     #: calibrate ``target_epsilon`` so it holds against either Aggregator (z·√2), not only
     #: against outsiders (docs/dp.md, *Calibration*)
     against_one_aggregator: bool = False
 
-    def resolve_noise(self, rounds: int, sampling_rate: float = 1.0) -> float:
+    def resolve_noise(self, rounds: int) -> float:
         if self.noise_multiplier is not None and self.target_epsilon is not None:
             raise ConfigError("give --noise-multiplier or --target-epsilon, not both")
         if self.noise_multiplier is not None:
@@ -92,7 +95,7 @@ class SecureOptions:
             return calibrate_noise_multiplier(
                 self.target_epsilon,
                 self.delta,
-                sampling_rate,
+                self.sampling_rate,
                 rounds,
                 self.accounting,
                 against_one_aggregator=self.against_one_aggregator,
@@ -266,7 +269,7 @@ def _ledger(
 ) -> PrivacyLedger:
     """The task's ε ledger; the rounds an earlier process of this task released (before
     ``first_round``) count against the budget."""
-    ledger = PrivacyLedger(cfg.dp.noise_multiplier, 1.0, cfg.dp.delta, accounting)
+    ledger = PrivacyLedger(cfg.dp.noise_multiplier, cfg.dp.sampling_rate, cfg.dp.delta, accounting)
     ledger.rounds = store.collected_rounds(cfg.task_id, first_round)
     return ledger
 
