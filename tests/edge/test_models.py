@@ -45,7 +45,7 @@ def test_gradient_matches_finite_differences(name):
     for i in range(model.size):
         e = np.zeros(model.size)
         e[i] = eps
-        numeric[i] = (model.loss_and_grad(vec + e, x, y)[0] - model.loss_and_grad(vec - e, x, y)[0])
+        numeric[i] = model.loss_and_grad(vec + e, x, y)[0] - model.loss_and_grad(vec - e, x, y)[0]
         numeric[i] /= 2 * eps
     assert grad.shape == (model.size,)
     np.testing.assert_allclose(grad, numeric, rtol=1e-5, atol=1e-7)

@@ -27,7 +27,14 @@ _LAZY = {
     "SoftmaxRegression": "veil.edge.models",
 }
 
-__all__ = sorted(_LAZY)
+__all__ = [
+    "EdgeDevice",
+    "EdgeUpdate",
+    "LocalSGD",
+    "SmallMLP",
+    "SoftmaxRegression",
+    "local_train",
+]
 
 
 def __getattr__(name: str) -> Any:
