@@ -18,11 +18,12 @@ setup: $(STAMP)
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql)
 
 # Idempotent: re-runs only when pyproject.toml changes. torch is pinned first so no CUDA build is pulled.
+# .[all,dev]: every extra (the Aggregators, federated learning, Keras); a device needs only `pip install veil`.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e '.[dev,fl-keras]'
+	$(BIN)/python -m pip install -q -e '.[all,dev]'
 	touch $(STAMP)
 
 demo: setup

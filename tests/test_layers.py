@@ -16,6 +16,7 @@ LAYERS: list[str | set[str]] = [
     "veil.cli",
     "veil.scenarios",
     "veil.fl",
+    "veil.edge",  # the device client: aggregation's client side, never fl (no torch)
     "veil.aggregation",
     "veil.audit",
     {"veil.zk", "veil.vdaf", "veil.jwe"},

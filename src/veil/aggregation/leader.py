@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -21,9 +22,7 @@ from veil.aggregation.aggregator import (
     PRIO3_VK,
     Prepared,
     Rejected,
-    aggregate_out_shares,
     decode_agg_share,
-    encode_out_share,
     finish,
     noised_share,
     prepare,
@@ -90,6 +89,32 @@ class _Job:
             raise ProtocolError(f"a stored collect job is malformed: {exc}") from None
 
 
+@dataclass
+class _Running:
+    """A round's verification so far: running aggregate shares, ids, rejections, bytes."""
+
+    pine_agg: object
+    w_agg: object
+    ids: list[str] = field(default_factory=list)
+    clients: list[str] = field(default_factory=list)
+    rejected: list[tuple[str, str]] = field(default_factory=list)
+    rejected_ids: list[tuple[str, str]] = field(default_factory=list)
+    nbytes: int = 0
+    count: int = 0
+    helper_bytes: int = 0
+
+    def add(self, vdafs: TaskVdafs, client: str, rid: bytes, pine_out, w_out) -> None:
+        self.pine_agg = vdafs.pine.agg_update(None, self.pine_agg, pine_out)
+        self.w_agg = vdafs.weight.agg_update(None, self.w_agg, w_out)
+        self.ids.append(rid.hex())
+        self.clients.append(client)
+
+    def reject(self, item: Report | bytes | None, reason: Reason) -> None:
+        client, rid = _rejection(item, reason)
+        self.rejected.append((client, reason.value))
+        self.rejected_ids.append((rid, reason.value))
+
+
 #: rejected before the report's signature was checked: its report id is nobody's word, so
 #: the audit log does not record it (a forged copy of an honest report would otherwise put
 #: the honest report's id among the rejected ones)
@@ -123,7 +148,7 @@ class VerifiedAggregator:
         self.store = store or SqliteStore(":memory:", identity)
         self.vdafs = TaskVdafs.for_config(cfg)
 
-    def aggregate_round(self, rnd: int, reports: list[Report | bytes]) -> RoundResult:
+    def aggregate_round(self, rnd: int, reports: Iterable[Report | bytes]) -> RoundResult:
         """Verify, collect, unshard one round.
 
         Crash-safe with a durable store: the round's verify key is stored before first use,
@@ -166,101 +191,91 @@ class VerifiedAggregator:
         )
 
     def _verify_round(
-        self, rnd: int, reports: list[Report | bytes], vk: bytes, timings: dict[str, float]
+        self, rnd: int, reports: Iterable[Report | bytes], vk: bytes, timings: dict[str, float]
     ) -> _Job:
-        """The Leader's checks, then PINE and Prio3Sum verification with the Helper in
-        batches; the job that collects the reports both accept."""
-        t0 = time.perf_counter()
-        rejected: list[tuple[str, str]] = []
-        rejected_ids: list[tuple[str, str]] = []
-        sizes = [len(r) if isinstance(r, bytes) else len(r.encode()) for r in reports]
-        preps: list[tuple[Report, Prepared]] = []
+        """The Leader's checks, then PINE and Prio3Sum verification with the Helper, one
+        batch of ``max_batch`` at a time, folding each accepted report into a running sum:
+        the reports stream through, never all in memory (cross-device rounds)."""
+        run = _Running(self.vdafs.pine.agg_init(None), self.vdafs.weight.agg_init(None))
+        vk_sealed = seal_share(self.cfg.helper_hpke, vk, verify_key_info(self.cfg.task_id, rnd))
         clients_seen: set[str] = set()
+        batch: list[tuple[Report, Prepared]] = []
         for item in reports:
+            t0 = time.perf_counter()
+            run.nbytes += len(item) if isinstance(item, bytes) else len(item.encode())
+            run.count += 1
             rep: Report | None = None
             try:
                 rep = _decoded(item)
                 self._check(rep, rnd, clients_seen)
-                preps.append(
+                batch.append(
                     (rep, prepare(self.vdafs, 0, self.identity, rep.metadata, rep.leader_share, vk))
                 )
             except Rejected as rej:
-                client, rid = _rejection(rep, rej.reason)
-                rejected.append((client, rej.reason.value))
-                rejected_ids.append((rid, rej.reason.value))
-        timings["leader_prepare_s"] = time.perf_counter() - t0
-        outs, helper_bytes = self._verify_with_helper(rnd, preps, vk, rejected, rejected_ids)
-        if len(outs) < self.cfg.min_reports:
+                run.reject(rep, rej.reason)
+            timings["leader_prepare_s"] += time.perf_counter() - t0
+            if len(batch) == self.cfg.max_batch:
+                self._verify_batch(rnd, batch, vk_sealed, run)
+                batch = []
+        if batch:
+            self._verify_batch(rnd, batch, vk_sealed, run)
+        if len(run.ids) < self.cfg.min_reports:
             raise ProtocolError(
-                f"round {rnd}: {len(outs)} valid reports, min_reports={self.cfg.min_reports} "
-                f"(rejected: {rejected})"
+                f"round {rnd}: {len(run.ids)} valid reports, min_reports={self.cfg.min_reports} "
+                f"(rejected: {run.rejected[:20]}{' …' if len(run.rejected) > 20 else ''})"
             )
-        own = noised_share(
-            self.cfg, self.vdafs, aggregate_out_shares(self.vdafs, (o for *_, o in outs))
-        )
+        own = noised_share(self.cfg, self.vdafs, (run.pine_agg, run.w_agg))
         # a second copy of an accepted report (resent, or a signed duplicate) is rejected,
         # but its id stays the accepted report's alone
-        accepted = {rid.hex() for _, rid, _ in outs}
-        rejected_ids = [(i if i not in accepted else "-", why) for i, why in rejected_ids]
+        accepted = set(run.ids)
+        rejected_ids = [(i if i not in accepted else "-", why) for i, why in run.rejected_ids]
         return _Job(
-            ids=[rid.hex() for _, rid, _ in outs],
-            clients=[c for c, _, _ in outs],
+            ids=run.ids,
+            clients=run.clients,
             own_share=own,
-            rejected=rejected,
+            rejected=run.rejected,
             rejected_ids=rejected_ids,
-            bytes_per_client=float(np.mean(sizes)) if sizes else 0.0,
-            helper_bytes=helper_bytes,
+            bytes_per_client=run.nbytes / run.count if run.count else 0.0,
+            helper_bytes=run.helper_bytes,
         )
 
-    def _verify_with_helper(
-        self,
-        rnd: int,
-        preps: list[tuple[Report, Prepared]],
-        vk: bytes,
-        rejected: list[tuple[str, str]],
-        rejected_ids: list[tuple[str, str]],
-    ) -> tuple[list[tuple[str, bytes, bytes]], int]:
-        """Joint verification in batches of ``max_batch``: the reports both accept, as
-        (client, report id, encoded output share), and the bytes exchanged; rejections are
-        appended to ``rejected`` / ``rejected_ids``."""
-        vk_sealed = seal_share(self.cfg.helper_hpke, vk, verify_key_info(self.cfg.task_id, rnd))
-        outs: list[tuple[str, bytes, bytes]] = []
-        helper_bytes = 0
-        for start in range(0, len(preps), self.cfg.max_batch):
-            batch = preps[start : start + self.cfg.max_batch]
-            items = [
-                VerifyItem(
-                    rep.metadata.encode(),
-                    rep.helper_share,
-                    self.vdafs.pine.encode_verifier_share(p.pine_vs),
-                    self.vdafs.weight.encode_verifier_share(p.weight_vs),
-                    leader_share_hash(rep.leader_share),
-                    rep.signature,
+    def _verify_batch(
+        self, rnd: int, batch: list[tuple[Report, Prepared]], vk_sealed: bytes, run: _Running
+    ) -> None:
+        """Joint verification of one batch with the Helper; the reports both accept are added
+        to the running sums, the others to the rejections."""
+        items = [
+            VerifyItem(
+                rep.metadata.encode(),
+                rep.helper_share,
+                self.vdafs.pine.encode_verifier_share(p.pine_vs),
+                self.vdafs.weight.encode_verifier_share(p.weight_vs),
+                leader_share_hash(rep.leader_share),
+                rep.signature,
+            )
+            for rep, p in batch
+        ]
+        body = VerifyRequest(self.cfg.task_id, rnd, vk_sealed, items).encode()
+        resp = self.helper.verify(body)
+        run.helper_bytes += len(body) + len(resp)
+        results = decode_verify_response(resp)
+        if len(results) != len(batch):
+            raise ProtocolError("the Helper answered for a different number of reports")
+        for (rep, p), res in zip(batch, results, strict=True):
+            client, rid = rep.metadata.client_id, rep.metadata.report_id
+            if res.report_id != rid:
+                raise ProtocolError("the Helper answered out of order")
+            try:
+                if res.reason is not None:
+                    raise Rejected(res.reason)
+                pine_out, w_out = finish(
+                    self.vdafs, p, (p.pine_vs, p.weight_vs), (res.pine_vs, res.weight_vs)
                 )
-                for rep, p in batch
-            ]
-            body = VerifyRequest(self.cfg.task_id, rnd, vk_sealed, items).encode()
-            resp = self.helper.verify(body)
-            helper_bytes += len(body) + len(resp)
-            results = decode_verify_response(resp)
-            if len(results) != len(batch):
-                raise ProtocolError("the Helper answered for a different number of reports")
-            for (rep, p), res in zip(batch, results, strict=True):
-                client, rid = rep.metadata.client_id, rep.metadata.report_id
-                if res.report_id != rid:
-                    raise ProtocolError("the Helper answered out of order")
-                try:
-                    if res.reason is not None:
-                        raise Rejected(res.reason)
-                    pine_out, w_out = finish(
-                        self.vdafs, p, (p.pine_vs, p.weight_vs), (res.pine_vs, res.weight_vs)
-                    )
-                except Rejected as rej:
-                    rejected.append((client, rej.reason.value))
-                    rejected_ids.append((rid.hex(), rej.reason.value))
-                    continue
-                outs.append((client, rid, encode_out_share(self.vdafs, pine_out, w_out)))
-        return outs, helper_bytes
+            except Rejected as rej:
+                run.rejected.append((client, rej.reason.value))
+                run.rejected_ids.append((rid.hex(), rej.reason.value))
+                continue
+            run.add(self.vdafs, client, rid, pine_out, w_out)
 
     def released_result(self, rnd: int) -> RoundResult | None:
         """A released round's ids from its stored collect job, with no aggregate (None: not

@@ -30,8 +30,10 @@ class PostgresStore(StateStore):
         super().__init__(identity)
         try:
             import psycopg  # lazy: only a postgresql:// state URL needs it
-        except ImportError as exc:  # pragma: no cover - psycopg is a core dependency
-            raise ConfigError("PostgreSQL state needs the psycopg package") from exc
+        except ImportError as exc:  # pragma: no cover - the aggregator extra
+            raise ConfigError(
+                "PostgreSQL state needs psycopg: pip install 'veil[aggregator]'"
+            ) from exc
         try:
             self.db = psycopg.connect(url, autocommit=True)
         except psycopg.OperationalError as exc:

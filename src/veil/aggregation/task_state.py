@@ -43,6 +43,7 @@ class TaskOptions(Protocol):
     denominator: float | None
     min_reports: int
     delta: float
+    sampling_rate: float
 
 
 TASK_STATE = "task.sealed"
@@ -109,7 +110,7 @@ class TaskKeys:
             clients={n: k.recipient() for n, k in clients.items()},
             min_reports=opts.min_reports,
             max_batch=32,
-            dp=DpConfig(noise_multiplier=z, delta=opts.delta, sampling_rate=1.0),
+            dp=DpConfig(noise_multiplier=z, delta=opts.delta, sampling_rate=opts.sampling_rate),
             # the one-machine demo plays every party; its unsafe settings (if any) are
             # stated in every audit record
             allow_unsafe=opts.min_reports < SAFE_MIN_REPORTS or z == 0,

@@ -19,7 +19,7 @@ exactly as the uninterrupted run would (the pool derives each client's seed from
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -44,6 +44,9 @@ class Reply:
     update: ClientUpdate | None = None
     report: object | None = None
     error: str | None = None
+    #: a sampled device that never answered in time ("dropped out", "late…"): not a
+    #: rejection, the round simply goes on without it (cross-device, veil.fl.sampling)
+    missing: str | None = None
     #: the DP-SGD steps the client says it spent (record-level DP), refused update or not
     dp: DPSteps | None = None
     #: bytes the client sent
@@ -68,8 +71,9 @@ class Outcome:
 class ClientPool(Protocol):
     """Who trains: asks every client of the round for its reply."""
 
-    def replies(self, rnd: int, global_vec: np.ndarray, cfg: TrainConfig) -> list[Reply]:
-        """Every client's reply to round ``rnd`` (a silent client: a Reply with ``error``)."""
+    def replies(self, rnd: int, global_vec: np.ndarray, cfg: TrainConfig) -> Iterable[Reply]:
+        """The round's replies, as they arrive (a silent client: a Reply with ``error``;
+        a sampled device that dropped out or was late: ``missing``)."""
         ...
 
 
@@ -78,8 +82,8 @@ class Aggregation(Protocol):
 
     strategy: FedAvg
 
-    def aggregate(self, rnd: int, global_vec: np.ndarray, replies: list[Reply]) -> Outcome:
-        """The round's outcome from the replies that arrived."""
+    def aggregate(self, rnd: int, global_vec: np.ndarray, replies: Iterable[Reply]) -> Outcome:
+        """The round's outcome from the replies that arrived (consumed once, as a stream)."""
         ...
 
     def commit(self, rnd: int, global_vec: np.ndarray) -> dict[str, Any]:
@@ -148,7 +152,7 @@ class PlainAggregation:
     strategy: FedAvg
     min_clients: int = 1
 
-    def aggregate(self, rnd: int, global_vec: np.ndarray, replies: list[Reply]) -> Outcome:
+    def aggregate(self, rnd: int, global_vec: np.ndarray, replies: Iterable[Reply]) -> Outcome:
         accepted, rejected, updates = [], [], []
         for rep in replies:
             reason = validate_update(rep.update, global_vec.size)
@@ -184,6 +188,8 @@ class RoundEngine:
     #: the pool's clients (or nodes), for the bytes sent down each round
     fanout: int = 0
     on_round: Callable[[RoundRecord], None] | None = None
+    #: the pool samples devices each round: records carry ``sampled``/``dropped``/``late``
+    pool_samples: bool = False
 
     def run(self, initial: np.ndarray, *, resume: bool = False) -> RunResult:
         """Train from ``initial`` (or, with ``resume``, from the last checkpoint)."""
@@ -204,24 +210,25 @@ class RoundEngine:
     def round(self, r: int, vec: np.ndarray, cfg: TrainConfig) -> tuple[np.ndarray, RoundRecord]:
         """One round: replies → spend → aggregate → commit → evaluate → record."""
         t0 = time.perf_counter()
-        replies = self.pool.replies(r, vec, cfg)
-        silent, answered = [], []
-        for rep in replies:
-            if self.record_ledger is not None and rep.dp is not None:
-                self.record_ledger.spend(rep.client, rep.dp)  # spent even if refused below
-            (silent if rep.error is not None else answered).append(rep)
-        out = self.aggregation.aggregate(r, vec, answered)
+        tally = _Tally()
+        stream = tally.stream(self.pool.replies(r, vec, cfg), self)
+        out = self.aggregation.aggregate(r, vec, stream)
+        for _ in stream:  # whatever the aggregation left unread still counts (spend, bytes)
+            pass
         if out.vector is not None:
             vec = out.vector
         details = {**out.details, **self.aggregation.commit(r, vec)}
+        if self.pool_samples:
+            details = {"sampled": tally.asked, "dropped": tally.dropped, "late": tally.late,
+                       **details}  # fmt: skip
         rec = RoundRecord(
             round=r,
             metrics=self.evaluate(vec).to_dict() if self.evaluate is not None else {},
             accepted=out.accepted,
-            rejected=(*(Rejection(x.client, str(x.error)) for x in silent), *out.rejected),
+            rejected=(*tally.silent, *out.rejected),
             seconds=time.perf_counter() - t0,
-            bytes_up=sum(x.nbytes for x in replies),
-            bytes_down=int(vec.nbytes) * self.fanout,
+            bytes_up=tally.nbytes,
+            bytes_down=int(vec.nbytes) * (tally.asked if self.pool_samples else self.fanout),
             failure=out.failure,
             epsilon=out.epsilon,
             details=details,
@@ -251,6 +258,35 @@ class RoundEngine:
         if self.record_ledger is not None:
             for rec in records:
                 self.record_ledger.replay(dict(rec.record_dp or {}))
+
+
+@dataclass
+class _Tally:
+    """What the engine notes of a round's replies while they stream past to the aggregation:
+    spend, silent clients, devices that never answered in time, bytes."""
+
+    silent: list[Rejection] = field(default_factory=list)
+    dropped: int = 0
+    late: int = 0
+    asked: int = 0
+    nbytes: int = 0
+
+    def stream(self, replies: Iterable[Reply], engine: RoundEngine) -> Iterator[Reply]:
+        """The replies that answered (valid or not); everything else is counted here."""
+        for rep in replies:
+            self.asked += 1
+            self.nbytes += rep.nbytes
+            if engine.record_ledger is not None and rep.dp is not None:
+                engine.record_ledger.spend(rep.client, rep.dp)  # spent even if refused later
+            if rep.missing is not None:
+                if rep.missing.startswith("late"):
+                    self.late += 1
+                else:
+                    self.dropped += 1
+            elif rep.error is not None:
+                self.silent.append(Rejection(rep.client, str(rep.error)))
+            else:
+                yield rep
 
 
 def spend_of(upd: object) -> DPSteps | None:

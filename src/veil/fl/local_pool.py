@@ -2,13 +2,18 @@
 
 Seeds: the client of index k in round r trains with ``derive_seed(seed, r, k)``, so a run
 resumed from a checkpoint after round r continues exactly as the uninterrupted run would.
+
+With a :class:`~veil.fl.sampling.Sampling` the pool is a cross-device one: each round asks only
+the sampled devices, simulates the ones that drop out or report late, and stops asking when
+the round's deadline passes. Replies are yielded one at a time, so a round's reports flow to
+the aggregators as they are made and are never all held at once.
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -18,6 +23,7 @@ from veil.errors import VeilError
 from veil.fl.engine import Reply, spend_of
 from veil.fl.local_config import ClientUpdate, TrainConfig, derive_seed
 from veil.fl.models import ModelSpec
+from veil.fl.sampling import Fate, Sampling
 
 if TYPE_CHECKING:
     from veil.fl.record_dp import RecordDP
@@ -85,12 +91,30 @@ class InProcessClients:
         timeout: float | None = None,
         record_dp: RecordDP | None = None,
         seal: Callable[[int, str, np.ndarray, ClientUpdate], bytes] | None = None,
+        sampling: Sampling | None = None,
     ) -> None:
         self.clients, self.seed, self.timeout = list(clients), seed, timeout
-        self.record_dp, self.seal = record_dp, seal
+        self.record_dp, self.seal, self.sampling = record_dp, seal, sampling
 
-    def replies(self, rnd: int, global_vec: np.ndarray, cfg: TrainConfig) -> list[Reply]:
-        return [self._reply(k, c, rnd, global_vec, cfg) for k, c in enumerate(self.clients)]
+    def replies(self, rnd: int, global_vec: np.ndarray, cfg: TrainConfig) -> Iterator[Reply]:
+        if self.sampling is None:
+            for k, c in enumerate(self.clients):
+                yield self._reply(k, c, rnd, global_vec, cfg)
+            return
+        chosen, fates = self.sampling.draw(self.seed, rnd, len(self.clients))
+        deadline = self.sampling.deadline
+        t0 = time.perf_counter()
+        for k, fate in zip(chosen.tolist(), fates, strict=True):
+            client = self.clients[k]
+            if fate is Fate.DROPPED:
+                yield Reply(client.name, missing=Fate.DROPPED.value)
+            elif deadline is not None and time.perf_counter() - t0 > deadline:
+                yield Reply(client.name, missing=f"{Fate.LATE.value}: the round's deadline passed")
+            elif fate is Fate.LATE:  # it trains and reports, after the deadline: discarded
+                late = self._reply(k, client, rnd, global_vec, cfg)
+                yield Reply(client.name, missing=Fate.LATE.value, dp=late.dp, nbytes=late.nbytes)
+            else:
+                yield self._reply(k, client, rnd, global_vec, cfg)
 
     def _reply(self, k: int, client: Client, rnd: int, vec: np.ndarray, cfg: TrainConfig) -> Reply:
         seed = derive_seed(self.seed, rnd, k)

@@ -17,6 +17,7 @@ because the server step may transform the verified aggregate.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -46,9 +47,9 @@ class VerifiedBackend(Protocol):
     @property
     def ledger(self) -> PrivacyLedger: ...
 
-    def aggregate(self, rnd: int, reports: list) -> RoundResult:
-        """Verify the round's reports with the Helper and release the noised mean
-        (ProtocolError when it cannot, e.g. fewer than min_reports valid)."""
+    def aggregate(self, rnd: int, reports: Iterable) -> RoundResult:
+        """Verify the round's reports (a stream, read once) with the Helper and release the
+        noised mean (ProtocolError when it cannot, e.g. fewer than min_reports valid)."""
         ...
 
     def released(self, rnd: int) -> RoundResult | None:
@@ -82,23 +83,21 @@ class VerifiedAggregation:
     min_clients: int = 1
     _pending: tuple | None = field(default=None, repr=False)
 
-    def aggregate(self, rnd: int, global_vec: np.ndarray, replies: list[Reply]) -> Outcome:
+    def aggregate(self, rnd: int, global_vec: np.ndarray, replies: Iterable[Reply]) -> Outcome:
         self.backend.prepare(int(global_vec.size), rnd)
-        reports = [rep.report for rep in replies if rep.report is not None]
-        refused = tuple(
-            Rejection(rep.client, "no sealed report in its reply")
-            for rep in replies
-            if rep.report is None
-        )
+        seen = _Seen()
+        reports = seen.reports(replies)
         details: dict[str, Any] = {"secure": True}
         try:
             res = self.backend.aggregate(rnd, reports)
         except ProtocolError as exc:
+            for _ in reports:  # the replies the backend did not read still count
+                pass
             released = self.backend.released(rnd)
             if released is not None:  # released but unusable: it still counts, and is logged
                 self._pending = (rnd, global_vec, released, self._spend())
             eps = _finite(self.backend.ledger.epsilon)
-            return Outcome(None, (), refused, str(exc)[:300], eps, details)
+            return Outcome(None, (), tuple(seen.refused), str(exc)[:300], eps, details)
         eps = self._spend()
         self._pending = (rnd, global_vec, res, eps)
         details.update(
@@ -106,14 +105,14 @@ class VerifiedAggregation:
             bytes_per_client=res.bytes_per_client,
             helper_bytes=res.helper_bytes,
             time_split={
-                "train": round(sum(rep.train_seconds for rep in replies), 4),
-                "shard": round(sum(rep.seal_seconds for rep in replies), 4),
+                "train": round(seen.train_seconds, 4),
+                "shard": round(seen.seal_seconds, 4),
                 "verify": round(res.timings["verify_s"], 4),
                 "aggregate": round(res.timings["aggregate_s"], 4),
             },
         )
         details.update(self.backend.round_notes(res))
-        rejected = refused + tuple(Rejection(c, why) for c, why in res.rejected)
+        rejected = (*seen.refused, *(Rejection(c, why) for c, why in res.rejected))
         accepted = tuple(res.accepted)
         if len(accepted) < self.min_clients:
             why = f"fewer than {self.min_clients} verified reports; model unchanged"
@@ -133,6 +132,24 @@ class VerifiedAggregation:
 
     def _spend(self) -> float | None:
         return _finite(self.backend.ledger.step())
+
+
+@dataclass
+class _Seen:
+    """What the wrapper notes of the replies while their reports stream to the backend."""
+
+    refused: list[Rejection] = field(default_factory=list)
+    train_seconds: float = 0.0
+    seal_seconds: float = 0.0
+
+    def reports(self, replies: Iterable[Reply]) -> Iterator[object]:
+        for rep in replies:
+            self.train_seconds += rep.train_seconds
+            self.seal_seconds += rep.seal_seconds
+            if rep.report is None:
+                self.refused.append(Rejection(rep.client, "no sealed report in its reply"))
+            else:
+                yield rep.report
 
 
 def _finite(eps: float) -> float | None:
