@@ -273,12 +273,12 @@ def _report(runs, central: Scores, split, s, sampling, n_rounds, model, n_hostil
                 "dropout": s.dropout,
                 "late": s.late,
                 "deadline_s": s.deadline,
-            },  # fmt: skip
+            },
             "train": {
                 "epochs": s.train.epochs,
                 "lr": s.train.lr,
                 "batch_size": s.train.batch_size,
-            },  # fmt: skip
+            },
             "hostile_devices": n_hostile,
             "secure": private.describe,
             "min_reports": s.min_reports,
