@@ -68,7 +68,7 @@ def test_accounting_needs_poisson_at_the_tasks_rate():
     Sampling(size=10).check_accounting(1.0, noise=False)  # no DP: any sampling
     with pytest.raises(ConfigError, match="Poisson"):
         Sampling(size=10).check_accounting(0.02, noise=True)
-    with pytest.raises(ConfigError, match="q=0.05"):
+    with pytest.raises(ConfigError, match=r"q=0\.05"):
         Sampling(rate=0.05).check_accounting(0.02, noise=True)
 
 
