@@ -17,16 +17,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import quick, write_result
 
-#: (devices N or None for all, devices asked per round, target ε)
+#: (devices N or None for all, devices asked per round, target ε (amplified), target ε per
+#: participation against one Aggregator or None); the last row is the demo's default
 GRID = [
-    (3_000, 100, 8.0),
-    (3_000, 250, 8.0),
-    (10_000, 250, 8.0),
-    (None, 250, 8.0),
-    (None, 250, 2.0),
-    (None, 500, 8.0),
+    (3_000, 100, 8.0, None),
+    (3_000, 250, 8.0, None),
+    (10_000, 250, 8.0, None),
+    (None, 250, 8.0, None),
+    (None, 250, 1.0, None),
+    (None, 500, 8.0, None),
+    (None, 250, 8.0, 8.0),
 ]
-QUICK_GRID = [(400, 60, 8.0)]
+QUICK_GRID = [(400, 60, 8.0, 8.0)]
 
 
 def main() -> None:
@@ -36,8 +38,11 @@ def main() -> None:
 
     logging.getLogger("absl").setLevel(logging.ERROR)
     rows = []
-    for devices, per_round, eps in QUICK_GRID if quick() else GRID:
-        settings = replace(iot.IotSettings(), per_round=per_round, target_epsilon=eps)
+    for devices, per_round, eps, per_participation in QUICK_GRID if quick() else GRID:
+        settings = replace(
+            iot.IotSettings(), per_round=per_round, target_epsilon=eps,
+            participation_epsilon=per_participation,
+        )  # fmt: skip
         if quick():
             settings = replace(settings, min_reports=10)
         with tempfile.TemporaryDirectory(prefix="veil-bench-iot-") as tmp:
@@ -53,6 +58,7 @@ def main() -> None:
             "sampling_rate": p["sampling_rate"],
             "per_round": per_round,
             "target_epsilon": eps,
+            "target_epsilon_per_participation": per_participation,
             "epsilon": p["epsilon"],
             "epsilon_one_aggregator": p["epsilon_one_aggregator"],
             "epsilon_per_participation_one_aggregator": p.get(

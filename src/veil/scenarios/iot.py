@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from rich.console import Console
 
-from veil.aggregation.dp import ONE_AGGREGATOR_FACTOR, epsilon
+from veil.aggregation.dp import ONE_AGGREGATOR_FACTOR, calibrate_noise_multiplier, epsilon
 from veil.aggregation.fl_bridge import SecureOptions
 from veil.aggregation.task_state import StateKeys
 from veil.crypto.signing import Ed25519Identity
@@ -55,14 +55,16 @@ class IotSettings:
     deadline: float = 600.0
     #: devices that send hostile reports; None: 1 % of the devices
     hostile: int | None = None
+    #: ε per device against anyone who sees the released models (amplified by sampling)
     target_epsilon: float = 8.0
+    #: ε of one round a device took part in, against an Aggregator that knows it reported
+    #: and removes its own noise (no amplification); None: not a constraint
+    participation_epsilon: float | None = 8.0
     clip_norm: float = 1.0
     min_reports: int = 50
     hidden: int = 0
     train: TrainConfig = field(
-        default_factory=lambda: TrainConfig(
-            epochs=5, batch_size=8, lr=0.5, optimizer=Optimizer.SGD
-        )
+        default_factory=lambda: TrainConfig(epochs=5, batch_size=8, lr=0.5, optimizer=Optimizer.SGD)
     )
 
 
@@ -176,15 +178,12 @@ def _train(
     expected = sampling.expected(n) * (1 - s.dropout - s.late)
     opts = SecureOptions(
         clip_norm=s.clip_norm,
-        noise_multiplier=None if noise else 0.0,
-        target_epsilon=s.target_epsilon if noise else None,
+        noise_multiplier=_noise_multiplier(s, sampling.rate, n_rounds, n) if noise else 0.0,
         delta=1.0 / n,
         max_weight=1,  # one device, one vote: every device's u is clip(Δ)
         denominator=expected,  # D: the expected number of reports in time
         min_reports=s.min_reports,
         sampling_rate=sampling.rate,
-        # the target holds against either Aggregator's view of the noise, not only outsiders'
-        against_one_aggregator=True,
     )
     sampling.check_accounting(sampling.rate, noise)
     names = [d.name for d in fleet if d.name not in hostile] + sorted(hostile)
@@ -284,6 +283,18 @@ def _report(runs, central: Scores, split, s, sampling, n_rounds, model, n_hostil
             "min_reports": s.min_reports,
         },
     }
+
+
+def _noise_multiplier(s: IotSettings, q: float, rounds: int, n: int) -> float:
+    """The smallest z meeting both targets (docs/edge.md, *Privacy accounting*): the
+    amplified ε over all rounds, and one participation's ε against one Aggregator."""
+    z = calibrate_noise_multiplier(s.target_epsilon, 1.0 / n, q, rounds)
+    if s.participation_epsilon is not None:
+        z1 = calibrate_noise_multiplier(
+            s.participation_epsilon, 1.0 / n, 1.0, 1, against_one_aggregator=True
+        )
+        z = max(z, z1)
+    return z
 
 
 def _per_participation(z: float | None, delta: float | None) -> dict:
