@@ -42,7 +42,7 @@ from veil.vdaf.xof import Xof, XofFixedKeyAes128, XofTurboShake128
 Handler = Callable[[str, dict[str, Any]], "int | str"]
 
 #: modules imported before dispatch so they can call :func:`register`
-PLUGINS: list[str] = ["veil.vdaf.pine"]
+PLUGINS: list[str] = ["veil.vdaf.pine.vectors"]
 
 #: file-name patterns (prefixes) the runner considers
 PATTERNS: tuple[str, ...] = ("Prio3", "Pine", "Xof")

@@ -32,11 +32,6 @@ from veil.vdaf.pine.vdaf import (
     PineVerifyState,
     optimal_chunk_length,
 )
-from veil.vdaf.pine.vectors import PREFIX, pine_handler
-from veil.vdaf.vectors import register as _register_vectors
-
-# let ``veil dev vectors`` dispatch ``Pine*.json`` files here (prefix registry)
-_register_vectors(PREFIX, pine_handler)
 
 __all__ = [
     "VARIANTS",

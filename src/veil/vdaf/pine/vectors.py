@@ -20,7 +20,7 @@ from pathlib import Path
 
 from veil.errors import VeilError
 from veil.vdaf.pine.vdaf import VARIANTS, Pine
-from veil.vdaf.vectors import VectorMismatch
+from veil.vdaf.vectors import VectorMismatch, register
 
 PREFIX = "Pine"
 
@@ -193,3 +193,8 @@ def run_pine_vectors(*dirs: Path) -> list[PineFileResult]:
         for path in sorted(Path(d).glob(f"{PREFIX}*.json")):
             results.append(run_pine_file(path))
     return results
+
+
+# ``veil dev vectors`` imports this module (veil.vdaf.vectors.PLUGINS) before it dispatches,
+# so ``Pine*.json`` files come here (prefix registry)
+register(PREFIX, pine_handler)
