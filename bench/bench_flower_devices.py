@@ -14,6 +14,10 @@ its partition by ``partition-id`` from ``partition-dir``. Flower: Flower 1.42's 
 ``FedAvg(fraction_train=q)`` on ``flwr.simulation.run_simulation``, a ClientApp doing the
 same work (open the same sealed shard, the same preprocessor, veil's ``local_update`` with
 the same training config), the global model evaluated after every round as veil's is.
+A third row runs veil's verified aggregation on the same virtual SuperNodes: every sampled
+node sends a signed, sealed PINE report, a ``veil helper serve`` process is the Helper, with
+client-level DP (z = 1) under Poisson sampling at q (the accountant's ``dp.sampling_rate``),
+so its rounds ask about q·N nodes, not exactly q·N; ε after the last round is recorded.
 Round seconds: median of rounds 2..R (round 1 pays the workers' start-up). Needs Ray
 (``pip install 'flwr[simulation]>=1.42,<1.43'``); without it the rows say skipped.
 """
@@ -163,6 +167,80 @@ def _veil(tmp: Path, plan: dict) -> dict:
     return out
 
 
+def _verified(tmp: Path, plan: dict) -> dict:
+    """veil's ServerApp as Leader with a Helper process, z = 1, Poisson q; nodes report."""
+    import dataclasses
+    import shutil
+
+    from veil.aggregation.config import ConsortiumConfig
+    from veil.aggregation.process import HelperProcess, free_port
+    from veil.crypto.hpke_keys import X25519Identity
+    from veil.crypto.keys import load_identities
+    from veil.crypto.signing import Ed25519Identity
+    from veil.fl.flower_common import partition_client_id, write_app
+    from veil.fl.models import ModelSpec, build_model
+    from veil.fl.params import get_vector
+
+    n, q = plan["nodes"], plan["rate"]
+    cons, parts = tmp / "consortium", Path(plan["partition-dir"])
+    dim = get_vector(build_model(ModelSpec.from_dict(plan["spec"]))).size
+    port = free_port()
+    clients = ",".join(partition_client_id(k) for k in range(n))
+    # D: the expected Σ of a round's weights (rows per node, all below max-weight)
+    denominator = q * plan["rows"]["total"]
+    init = subprocess.run(
+        [sys.executable, "-m", "veil.cli", "helper", "init", "--out", str(cons), "--clients",
+         clients, "--dimension", str(dim), "--port", str(port), "--max-weight", "1000",
+         "--denominator", str(denominator), "--noise-multiplier", "1.0"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    if init.returncode != 0:
+        return {"error": init.stderr[-1500:]}
+    cfg = ConsortiumConfig.load(cons / "consortium.toml")
+    cfg = dataclasses.replace(cfg, dp=dataclasses.replace(cfg.dp, sampling_rate=q))
+    (cons / "consortium.toml").write_text(cfg.to_toml())
+    for k in range(n):  # each virtual SuperNode's signing key, by its partition id
+        shutil.copy(
+            cons / f"client-{partition_client_id(k)}.identity", parts / f"partition-{k}.signing"
+        )
+    ids = load_identities([cons / "helper.identity"])
+    (tmp / "helper").mkdir()
+    helper = HelperProcess(
+        tmp / "helper", cfg, next(i for i in ids if isinstance(i, X25519Identity)), port,
+        signing=next(i for i in ids if isinstance(i, Ed25519Identity)),
+    )  # fmt: skip
+    app = write_app(
+        tmp / "verified-app",
+        rounds=plan["rounds"], target="late", model="logreg", strategy="fedavg",
+        lr=TRAIN["lr"], momentum=TRAIN["momentum"], seed=SEED, timeout=TIMEOUT,
+        consortium=str(cons / "consortium.toml"),
+        **{
+            "leader-identity": str(cons / "leader.identity"), "audit-log": str(tmp / "audit.log"),
+            "min-nodes": n, "lr-decay": 1.0, "batch-size": TRAIN["batch-size"],
+            "local-steps": TRAIN["local-steps"], "eval-data": plan["eval"],
+            "out": str(tmp / "verified-out"), "sample-rate": q,
+            "partition-dir": plan["partition-dir"],
+        },
+    )  # fmt: skip
+    helper.start()
+    try:
+        proc, wall = _child(
+            f"from veil.fl.flower_sim import run\nrun({str(app)!r}, {n}, {BACKEND!r})\n", tmp
+        )
+    finally:
+        helper.stop()
+    report = tmp / "verified-out" / "report.json"
+    if proc.returncode != 0 or not report.exists():
+        return {"error": (proc.stderr or proc.stdout)[-1500:]}
+    rounds = json.loads(report.read_text())["rounds"]
+    out = _summary(rounds, wall, "sampled")
+    out["accepted_per_round"] = [len(r["accepted"]) for r in rounds]
+    out["rejected_per_round"] = [len(r["rejected"]) for r in rounds]
+    out["epsilon"] = rounds[-1].get("epsilon")
+    out["dp"] = {"noise_multiplier": 1.0, "sampling_rate": q, "delta": cfg.dp.delta}
+    return out
+
+
 def _flower(tmp: Path, plan: dict) -> dict:
     (tmp / "plan.json").write_text(json.dumps(plan))
     out = tmp / "flower-rounds.json"
@@ -188,9 +266,10 @@ def run(tmp: Path) -> dict:
     plan = _prepare(tmp, n)
     if find_spec("ray") is None:
         skipped = {"skipped": "Ray not installed: pip install 'flwr[simulation]>=1.42,<1.43'"}
-        veil_row, flower_row = skipped, skipped
+        veil_row = flower_row = verified_row = skipped
     else:
         veil_row, flower_row = _veil(tmp, plan), _flower(tmp, plan)
+        verified_row = _verified(tmp, plan)
     ratio = None
     if "round_seconds" in veil_row and "round_seconds" in flower_row:
         ratio = veil_row["round_seconds"] / flower_row["round_seconds"]
@@ -214,13 +293,19 @@ def run(tmp: Path) -> dict:
         "veil": veil_row,
         "flower_fedavg": flower_row,
         "ratio_veil_vs_flower": ratio,
+        "veil_verified_dp": verified_row,
+        "ratio_verified_vs_flower": (
+            verified_row["round_seconds"] / flower_row["round_seconds"]
+            if "round_seconds" in verified_row and "round_seconds" in flower_row
+            else None
+        ),
     }
 
 
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="veil-bench-flower-devices-") as tmp:
         payload = run(Path(tmp))
-    for name in ("veil", "flower_fedavg"):
+    for name in ("veil", "flower_fedavg", "veil_verified_dp"):
         r = payload[name]
         if "round_seconds" in r:
             print(
@@ -231,6 +316,8 @@ def main() -> None:
             print(f"{name:<14} {r}")
     if payload["ratio_veil_vs_flower"] is not None:
         print(f"veil / Flower: {payload['ratio_veil_vs_flower']:.2f}")
+    if payload["ratio_verified_vs_flower"] is not None:
+        print(f"veil verified+DP / Flower: {payload['ratio_verified_vs_flower']:.2f}")
     print(f"wrote {write_result('flower_devices', payload)}")
 
 

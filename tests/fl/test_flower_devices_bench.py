@@ -1,5 +1,6 @@
 """bench/bench_flower_devices.py in quick mode (50 virtual SuperNodes, 2 rounds): veil's
-ServerApp/ClientApp and plain Flower FedAvg on Flower's simulation engine. Needs Ray
+ServerApp/ClientApp (plain, and verified with a Helper process) and plain Flower FedAvg on
+Flower's simulation engine. Needs Ray
 (``flwr[simulation]``), which ``make bench`` installs and ``make test`` does not."""
 
 from __future__ import annotations
@@ -35,3 +36,7 @@ def test_quick_bench_runs_both_engines_on_virtual_supernodes(tmp_path, monkeypat
         assert row["round_seconds"] > 0 and 0.5 < row["accuracy"] <= 1.0
     assert out["veil"]["rejected_per_round"] == [0] * out["rounds"]
     assert out["ratio_veil_vs_flower"] > 0
+    verified = out["veil_verified_dp"]  # Helper process, sealed reports, Poisson q, z = 1
+    assert "error" not in verified, verified
+    assert verified["accepted_per_round"] == verified["nodes_sampled"]
+    assert verified["epsilon"] > 0 and verified["dp"]["sampling_rate"] == out["sampling"]["rate"]
