@@ -1,7 +1,9 @@
 """The Flower ClientApp: a SuperNode's side of veil's federated learning.
 
 It opens the node's own table (``--node-config data-path=… [identity-path=…]``; a
-``.sealed`` shard is opened with the node's identity, inside this process only), answers
+``.sealed`` shard is opened with the node's identity, inside this process only; on Flower's
+simulation engine a virtual SuperNode's partition shard in the run config's
+``partition-dir``, :func:`veil.fl.flower_common.node_data_config`), answers
 the statistics query, and runs :func:`veil.fl.training.local_update` for each train message
 — the same function the embedded runner calls. Errors become Flower error replies, which
 the ServerApp records as a rejected client with the reason.
@@ -17,6 +19,7 @@ from flwr.clientapp import ClientApp
 from veil.fl.flower_common import (
     dp_metrics,
     load_node_table,
+    node_data_config,
     to_json,
     vector_from,
     vector_record,
@@ -32,7 +35,7 @@ def stats(msg: Message, context: Context) -> Message:
     from veil.fl.preprocess import infer_schema, local_stats, stats_to_dict
 
     target = str(msg.content["cfg"]["target"])
-    frame = load_node_table(dict(context.node_config))
+    frame = load_node_table(node_data_config(dict(context.node_config), dict(context.run_config)))
     schema = infer_schema(frame, target)
     reply = ConfigRecord(
         {
@@ -55,7 +58,8 @@ def train(msg: Message, context: Context) -> Message:
     prep = preprocessor_from_dict(json.loads(str(cfg["prep"])))
     spec = ModelSpec.from_dict(json.loads(str(cfg["spec"])))
     tcfg = TrainConfig(**json.loads(str(cfg["train"])))
-    x, y = prep.transform(load_node_table(dict(context.node_config)))
+    node = node_data_config(dict(context.node_config), dict(context.run_config))
+    x, y = prep.transform(load_node_table(node))
     vec = vector_from(msg.content["model"], "global")
     rdp = None
     if "record_dp" in cfg:  # record-level DP-SGD (veil.fl.record_dp)
@@ -65,11 +69,11 @@ def train(msg: Message, context: Context) -> Message:
     upd = local_update(
         spec, vec.astype("float32"), x, y, tcfg, seed=int(cfg["seed"]), record_dp=rdp
     )
-    if str(context.node_config.get("consortium", "")):
+    if str(node.get("consortium", "")):
         # lazy: the report builder (VDAFs, HPKE) only on a node of a consortium
         from veil.fl.flower_verified import node_train_reply
 
-        return node_train_reply(msg, dict(context.node_config), vec, upd)
+        return node_train_reply(msg, node, vec, upd)
     metrics = {"num-examples": upd.num_examples, "loss": upd.loss, **dp_metrics(upd)}
     content = RecordDict(
         {"update": vector_record("vector", upd.vector), "metrics": MetricRecord(metrics)}

@@ -11,6 +11,7 @@ appended to files named by ``VEIL_BENCH_LOG`` (Ray workers inherit the environme
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -113,5 +114,115 @@ def server_app(secure: bool, rounds: int):
         fit = SecAggPlusWorkflow(num_shares=5, reconstruction_threshold=3) if secure else None
         _log("start", time.perf_counter())
         DefaultWorkflow(fit_workflow=fit)(grid, ctx)
+
+    return app
+
+
+# --- bench/bench_flower_devices.py: plain Flower FedAvg (Message API) beside veil's apps ---
+
+
+def native_client_app():
+    """A Flower-native ClientApp doing the same work as veil's on a virtual SuperNode: open
+    its partition's sealed shard (the run's ``partition-dir``, sent in the train config),
+    transform it with the given preprocessor, veil's local_update, reply the vector."""
+    # lazy: flwr (≈0.4 s+) only in the process that builds this app
+    from flwr.app import Message, MetricRecord, RecordDict
+    from flwr.clientapp import ClientApp
+
+    from veil.fl.flower_common import load_node_table, vector_from, vector_record
+    from veil.fl.local_config import derive_seed
+    from veil.fl.preprocess import preprocessor_from_dict
+
+    app = ClientApp()
+
+    @app.train()
+    def train(msg, context):
+        cfg = msg.content["config"]
+        pid = int(context.node_config["partition-id"])
+        frame = load_node_table(dict(context.node_config), {"partition-dir": cfg["partition-dir"]})
+        x, y = preprocessor_from_dict(json.loads(str(cfg["prep"]))).transform(frame)
+        spec = ModelSpec.from_dict(json.loads(str(cfg["spec"])))
+        tcfg = TrainConfig(**json.loads(str(cfg["train"])))
+        vec = vector_from(msg.content["arrays"], "vector").astype(np.float32)
+        seed = derive_seed(int(cfg["seed"]), int(cfg["server-round"]), pid)
+        upd = local_update(spec, vec, x, y, tcfg, seed=seed)
+        metrics = MetricRecord({"num-examples": upd.num_examples, "loss": upd.loss})
+        content = RecordDict({"arrays": vector_record("vector", upd.vector), "metrics": metrics})
+        return Message(content, reply_to=msg)
+
+    return app
+
+
+def native_server_app(plan: dict, out: Path):
+    """A Flower-native ServerApp: Flower's own FedAvg (``fraction_train`` = ``plan["rate"]``)
+    for ``plan["rounds"]`` rounds; after each round the global model is evaluated on the
+    held-out table (as veil's ServerApp does). Writes per-round seconds (from the round's
+    sampling to its evaluation), nodes sampled and metrics as JSON to ``out``."""
+    # lazy: flwr (≈0.4 s+) only in the process that builds this app
+    from flwr.app import ConfigRecord
+    from flwr.serverapp import ServerApp
+    from flwr.serverapp.strategy import FedAvg
+
+    from veil.fl.data import read_table
+    from veil.fl.flower_common import to_json, vector_from, vector_record
+    from veil.fl.preprocess import preprocessor_from_dict
+    from veil.fl.training import evaluate
+
+    spec = ModelSpec.from_dict(plan["spec"])
+    prep = preprocessor_from_dict(plan["prep"])
+    x_te, y_te = prep.transform(read_table(plan["eval"]))
+    rounds: list[dict] = []
+
+    class _Timed(FedAvg):
+        def configure_train(self, server_round, arrays, config, grid):
+            t0 = time.perf_counter()
+            msgs = list(super().configure_train(server_round, arrays, config, grid))
+            rounds.append({"round": server_round, "t0": t0, "sampled": len(msgs)})
+            return msgs
+
+        def aggregate_train(self, server_round, replies):
+            replies = list(replies)
+            rounds[-1]["replies"] = sum(not m.has_error() for m in replies)
+            return super().aggregate_train(server_round, replies)
+
+    def evaluate_fn(server_round, arrays):
+        if server_round == 0:
+            return None
+        m = evaluate(spec, vector_from(arrays, "vector"), x_te, y_te)
+        rec = rounds[-1]
+        rec["seconds"] = time.perf_counter() - rec.pop("t0")
+        rec["metrics"] = m.to_dict()
+        return None
+
+    app = ServerApp()
+
+    @app.main()
+    def main(grid, context) -> None:
+        n = int(plan["nodes"])
+        strategy = _Timed(
+            fraction_train=float(plan["rate"]),
+            fraction_evaluate=0.0,
+            min_train_nodes=1,
+            min_available_nodes=n,
+        )
+        initial = get_vector(build_model(spec, seed=int(plan["seed"])))
+        config = ConfigRecord(
+            {
+                "partition-dir": str(plan["partition-dir"]),
+                "prep": to_json(plan["prep"]),
+                "spec": to_json(plan["spec"]),
+                "train": to_json(plan["train"]),
+                "seed": int(plan["seed"]),
+            }
+        )
+        strategy.start(
+            grid,
+            vector_record("vector", initial),
+            num_rounds=int(plan["rounds"]),
+            timeout=float(plan["timeout"]),
+            train_config=config,
+            evaluate_fn=evaluate_fn,
+        )
+        Path(out).write_text(json.dumps({"rounds": rounds}))
 
     return app

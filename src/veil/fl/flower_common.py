@@ -27,6 +27,7 @@ from flwr.app import Array, ArrayRecord
 import veil.fl  # noqa: F401 - sets FLWR_TELEMETRY_ENABLED=0 / FLWR_DISABLE_UPDATE_CHECK=1
 from veil.errors import ConfigError
 from veil.fl.local_config import DPSteps
+from veil.fl.sampling import Sampling
 
 QUERY_STATS = "query"  # MessageType.QUERY
 
@@ -46,9 +47,48 @@ def to_json(obj: object) -> str:
     return json.dumps(obj, separators=(",", ":"))
 
 
-def load_node_table(node_config: dict):
+def partition_paths(folder: str | Path, pid: int) -> tuple[Path, Path]:
+    """(sealed shard, identity) of virtual SuperNode ``pid`` in a partition folder
+    (:func:`veil.fl.flower_sim.write_partitions` writes them)."""
+    folder = Path(folder)
+    return folder / f"partition-{pid}.sealed", folder / f"partition-{pid}.identity"
+
+
+def partition_client_id(pid: int) -> str:
+    """The consortium's client id of virtual SuperNode ``pid`` (verified aggregation)."""
+    return f"partition-{pid}"
+
+
+def node_data_config(node_config: dict, run_config: dict | None = None) -> dict:
+    """Where this node's data is: its own ``--node-config`` (``data-path``,
+    ``identity-path``), or, on Flower's simulation engine (a virtual SuperNode's node config
+    holds only ``partition-id`` and ``num-partitions``), the files named by its partition id
+    in the run config's ``partition-dir`` (under verified aggregation also its signing
+    identity ``partition-<id>.signing`` and client id ``partition-<id>``, with the run
+    config's ``consortium``)."""
+    if node_config.get("data-path") or "partition-id" not in node_config:
+        return dict(node_config)
+    folder = str((run_config or {}).get("partition-dir", ""))
+    if not folder:
+        raise ConfigError(
+            "this virtual SuperNode has a partition-id but the run config has no partition-dir"
+        )
+    pid = int(node_config["partition-id"])
+    data, ident = partition_paths(folder, pid)
+    out = {**node_config, "data-path": str(data), "identity-path": str(ident)}
+    consortium = str((run_config or {}).get("consortium", ""))
+    if consortium:
+        out["consortium"] = consortium
+        out["signing-identity"] = str(Path(folder) / f"partition-{pid}.signing")
+        out["client-id"] = partition_client_id(pid)
+    return out
+
+
+def load_node_table(node_config: dict, run_config: dict | None = None):
     """Open this node's own table: ``data-path`` (CSV, Parquet, or a sealed Parquet shard
-    with ``identity-path``), as set by ``flower-supernode --node-config``."""
+    with ``identity-path``), as set by ``flower-supernode --node-config``; on the simulation
+    engine, its partition's sealed shard (:func:`node_data_config`)."""
+    node_config = node_data_config(node_config, run_config)
     path = node_config.get("data-path")
     if not path:
         raise ConfigError("this SuperNode has no data-path in its --node-config")
@@ -128,7 +168,40 @@ DEFAULT_RUN_CONFIG: dict[str, object] = {
     "record-dp-noise": 0.0,
     "record-dp-delta": 1e-5,
     "max-grad-norm": 1.0,
+    # cross-device rounds (veil.fl.sampling): each round asks a Poisson sample of the nodes
+    # (sample-rate q > 0) or exactly sample-size of them; 0 and 0: every node, every round
+    "sample-rate": 0.0,
+    "sample-size": 0,
+    # simulated unreliability of the sampled nodes: fractions that drop out / report late
+    "dropout": 0.0,
+    "late": 0.0,
+    # seconds a sampled round waits for replies (then the silent ones are late); 0: timeout
+    "round-deadline": 0.0,
+    # Flower's simulation engine: the folder of per-partition sealed shards and identities
+    # (partition-<id>.sealed / .identity) a virtual SuperNode reads by its partition-id
+    "partition-dir": "",
 }
+
+
+def sampling_from_run_config(rc):
+    """The :class:`~veil.fl.sampling.Sampling` the run config asks for, or None (every node,
+    every round)."""
+    rate, size = float(rc.get("sample-rate", 0.0)), int(rc.get("sample-size", 0))
+    dropout, late = float(rc.get("dropout", 0.0)), float(rc.get("late", 0.0))
+    deadline = float(rc.get("round-deadline", 0.0))
+    if rate <= 0 and size <= 0:
+        if dropout > 0 or late > 0 or deadline > 0:
+            raise ConfigError("dropout, late and round-deadline need sample-rate or sample-size")
+        return None
+    if rate > 0 and size > 0:
+        raise ConfigError("give sample-rate (Poisson) or sample-size (fixed), not both")
+    return Sampling(
+        rate=rate if rate > 0 else None,
+        size=size if size > 0 else None,
+        dropout=dropout,
+        late=late,
+        deadline=deadline if deadline > 0 else None,
+    )
 
 
 def record_dp_from_run_config(rc, rounds: int):

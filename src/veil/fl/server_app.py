@@ -10,6 +10,12 @@ discovery, messages, timeouts. Preprocessing is fitted from the nodes' statistic
 server's side) the global model is evaluated after each round; with ``out`` set the
 ServerApp writes ``report.json`` there.
 
+With ``sample-rate`` or ``sample-size`` set the rounds are cross-device ones
+(:mod:`veil.fl.sampling`): each round messages only its sampled nodes (``dropout``, ``late``
+and ``round-deadline`` simulate unreliable ones) and each round record carries ``sampled``,
+``dropped`` and ``late``. Under verified aggregation with noise the consortium's
+``dp.sampling_rate`` must be the pool's rate (the accountant assumes it).
+
 ``resume = true`` (with ``checkpoint`` and ``checkpoint-identity``; under verified
 aggregation also ``leader-store``) continues a run whose ServerApp stopped or crashed, as
 ``veil demo … --resume`` does embedded.
@@ -27,7 +33,7 @@ from flwr.serverapp import Grid, ServerApp
 from veil.errors import ConfigError
 from veil.fl import flower_setup as setup
 from veil.fl.engine import PlainAggregation, RoundEngine
-from veil.fl.flower_common import to_json
+from veil.fl.flower_common import sampling_from_run_config, to_json
 from veil.fl.flower_pool import FlowerNodes
 from veil.fl.flower_verified import ServerLeader
 from veil.fl.models import build_model
@@ -49,6 +55,9 @@ def main(grid: Grid, context: Context) -> None:
     spec, strategy, train = setup.plan(rc, prep)
     rdp, ledger = setup.record_dp(rc, rounds, spec, strategy.client_config(train))
     backend = _verified(rc)
+    sampling = sampling_from_run_config(rc)
+    if backend is not None:
+        _check_accounting(sampling, backend.cfg.dp)
     pool = FlowerNodes(
         grid,
         nodes,
@@ -63,6 +72,7 @@ def main(grid: Grid, context: Context) -> None:
         verified=backend is not None,
         record_dp=rdp is not None,
         excluded=[(x["client"], x["reason"]) for x in excluded],
+        sampling=sampling,
     )
     if backend is None:
         agg, run, pin = PlainAggregation(strategy), "flower", 0
@@ -81,6 +91,7 @@ def main(grid: Grid, context: Context) -> None:
         record_ledger=ledger,
         fanout=len(nodes),
         on_round=_print,
+        pool_samples=sampling is not None,
     )
     res = engine.run(get_vector(build_model(spec, seed=seed)), resume=bool(rc.get("resume", False)))
     if str(rc["out"]):
@@ -102,6 +113,19 @@ def _verified(rc):
         str(rc.get("audit-log", "")),
         str(rc.get("leader-store", "")),
     )
+
+
+def _check_accounting(sampling, dp) -> None:
+    """The client-level accountant assumes Poisson sampling at ``dp.sampling_rate``: the
+    pool must sample so (every node every round when the rate is 1)."""
+    noise = dp.noise_multiplier > 0
+    if sampling is not None:
+        sampling.check_accounting(dp.sampling_rate, noise)
+    elif noise and dp.sampling_rate < 1:
+        raise ConfigError(
+            f"the consortium's accountant assumes dp.sampling_rate={dp.sampling_rate:g} but "
+            "every node trains every round: set sample-rate to it"
+        )
 
 
 def _print(rec: RoundRecord) -> None:
