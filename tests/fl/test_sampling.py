@@ -104,7 +104,9 @@ def test_the_deadline_closes_a_round_of_slow_devices():
                                                                  TrainConfig())[1]  # fmt: skip
     assert time.perf_counter() - t0 < 1.5  # not 40 × 0.05 s = 2 s
     d = rec.to_dict()
-    assert d["sampled"] == 40 and 3 <= len(rec.accepted) <= 10 and d["late"] == 40 - len(rec.accepted)
+    assert (
+        d["sampled"] == 40 and 3 <= len(rec.accepted) <= 10 and d["late"] == 40 - len(rec.accepted)
+    )
 
 
 def test_too_few_reports_leave_the_model_unchanged():
