@@ -14,6 +14,7 @@ step is far below what clipping and fixed-point encoding do to the update anyway
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from math import prod, sqrt
 
@@ -74,7 +75,7 @@ def cross_entropy(z: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
     return loss, dz / n
 
 
-class _Model:
+class _Model(ABC):
     """What both models share: the layout, checks on inputs, initialisation."""
 
     n_features: int
@@ -115,8 +116,15 @@ class _Model:
             raise DataError(f"labels must lie in [0, {self.n_classes})")
         return y.astype(np.intp, copy=False)
 
+    @abstractmethod
     def logits(self, vec: np.ndarray, x: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        """The (n, n_classes) logits of checked features ``x``."""
+
+    @abstractmethod
+    def loss_and_grad(
+        self, vec: np.ndarray, x: np.ndarray, y: np.ndarray
+    ) -> tuple[float, np.ndarray]:
+        """Mean cross-entropy on (x, y) and its gradient with respect to ``vec``."""
 
     def predict_proba(self, vec: np.ndarray, x: np.ndarray) -> np.ndarray:
         """Class probabilities, shape (n, n_classes), float64."""

@@ -35,10 +35,11 @@ from veil.fl.report import write_json
 from veil.fl.round_record import RoundRecord
 from veil.fl.sampling import Sampling
 from veil.fl.strategies import FedAvg
+from veil.fl.training import Metrics
 from veil.fl.verified import VerifiedAggregation
 from veil.scenarios.iot_data import DeviceSplit, device_split
 from veil.scenarios.iot_devices import SealedDevice, seal_devices
-from veil.scenarios.iot_report import Scores, plot_devices, scores
+from veil.scenarios.iot_report import plot_devices, scores
 from veil.scenarios.secure_options import DemoAggregation
 
 
@@ -232,7 +233,7 @@ def _centralized(model: EdgeModel, split: DeviceSplit, s: IotSettings, rounds: i
     return scores(model, vec, split.x_test, split.y_test)
 
 
-def _report(runs, central: Scores, split, s, sampling, n_rounds, model, n_hostile) -> dict:
+def _report(runs, central: Metrics, split, s, sampling, n_rounds, model, n_hostile) -> dict:
     private, plain = runs["private"], runs["non_private"]
     rounds = private.result.rounds
     last = rounds[-1]["metrics"] if rounds else {}

@@ -1,39 +1,21 @@
-"""What the IoT demo measures and draws: accuracy (and AUC for two classes) on the held-out
-rows, and ``report.png`` — accuracy against the non-private and pooled baselines, ε per
-round, and each round's reports accepted, rejected and missing (dropped or late)."""
+"""What the IoT demo measures and draws: the metrics every demo reports (accuracy, ROC AUC,
+log loss: :func:`veil.fl.training.metrics_from_proba`) on the held-out rows, and
+``report.png`` — accuracy against the non-private and pooled baselines, ε per round, and each
+round's reports accepted, rejected and missing (dropped or late)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from veil.edge.models import EdgeModel
+from veil.fl.training import Metrics, metrics_from_proba
 
 
-@dataclass(frozen=True)
-class Scores:
-    accuracy: float
-    auc: float | None
-
-    def to_dict(self) -> dict:
-        return {"accuracy": self.accuracy, **({} if self.auc is None else {"auc": self.auc})}
-
-
-def scores(model: EdgeModel, vec: np.ndarray, x: np.ndarray, y: np.ndarray) -> Scores:
-    """Accuracy, and ROC AUC when there are two classes (rank statistic, ties averaged)."""
-    proba = model.predict_proba(vec, x)
-    acc = float(np.mean(np.argmax(proba, axis=1) == y))
-    if proba.shape[1] != 2 or len(np.unique(y)) != 2:
-        return Scores(acc, None)
-    from scipy.stats import rankdata  # lazy: scipy only when the demo scores a model
-
-    ranks = rankdata(proba[:, 1])
-    pos = y == 1
-    n1, n0 = int(pos.sum()), int((~pos).sum())
-    auc = (ranks[pos].sum() - n1 * (n1 + 1) / 2) / (n1 * n0)
-    return Scores(acc, float(auc))
+def scores(model: EdgeModel, vec: np.ndarray, x: np.ndarray, y: np.ndarray) -> Metrics:
+    """Accuracy, ROC AUC and log loss of the numpy model, as every other demo scores."""
+    return metrics_from_proba(model.predict_proba(vec, x), y, model.n_classes)
 
 
 def plot_devices(report: dict, path: Path) -> None:
