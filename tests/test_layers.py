@@ -15,7 +15,7 @@ LAYERS: list[str | set[str]] = [
     "veil.__main__",  # ``python -m veil``: runs the command line
     "veil.cli",
     "veil.scenarios",
-    "veil.fl",
+    {"veil.fl", "veil.vertical"},  # horizontal and vertical FL never import each other
     "veil.edge",  # the device client: aggregation's client side, never fl (no torch)
     "veil.aggregation",
     "veil.audit",

@@ -1,0 +1,62 @@
+"""A host's resumable state: one snapshot per (protocol, step), written atomically.
+
+The label party asks a host to checkpoint after each completed tree or epoch; after a
+crash both sides restore the same step, so the run resumes from there (docs/vertical.md,
+*Failures*). Snapshots are :mod:`veil.vertical.wire` bodies (no pickle).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+
+from veil.crypto.seal import atomic_write
+from veil.errors import CheckpointError, FormatError
+from veil.vertical import wire
+from veil.vertical.wire import Fields
+
+_PROTOCOL = re.compile(r"^[a-z][a-z0-9]{0,15}$")
+
+
+class RoleStore:
+    """Snapshots on disk under ``state_dir`` (or in memory when it is None)."""
+
+    def __init__(self, state_dir: os.PathLike[str] | None) -> None:
+        self.dir = Path(state_dir) if state_dir is not None else None
+        self._memory: dict[tuple[str, int], bytes] = {}
+
+    def _path(self, protocol: str, step: int) -> Path:
+        assert self.dir is not None
+        return self.dir / f"{protocol}-{step:06d}.state"
+
+    def save(self, protocol: str, step: int, snapshot: Fields, aligned: np.ndarray | None) -> None:
+        if not _PROTOCOL.match(protocol) or step < 0:
+            raise FormatError("bad checkpoint name")
+        fields = dict(snapshot)
+        if aligned is not None:
+            fields["__aligned__"] = aligned.astype(np.int64)
+        blob = wire.encode(f"state.{protocol}", fields)
+        if self.dir is None:
+            self._memory[(protocol, step)] = blob
+            return
+        self.dir.mkdir(parents=True, exist_ok=True)
+        atomic_write(self._path(protocol, step), blob)
+
+    def load(self, protocol: str, step: int) -> tuple[Fields, np.ndarray | None]:
+        if not _PROTOCOL.match(protocol) or step < 0:
+            raise FormatError("bad checkpoint name")
+        if self.dir is None:
+            blob = self._memory.get((protocol, step))
+        else:
+            path = self._path(protocol, step)
+            blob = path.read_bytes() if path.exists() else None
+        if blob is None:
+            raise CheckpointError(f"no {protocol} checkpoint at step {step}")
+        kind, fields = wire.decode(blob)
+        if kind != f"state.{protocol}":
+            raise CheckpointError("checkpoint is for another protocol")
+        aligned = fields.pop("__aligned__", None)
+        return fields, aligned if isinstance(aligned, np.ndarray) else None
