@@ -26,6 +26,7 @@ from veil.errors import VeilError
 from veil.fl import cli as fl_cli
 from veil.scenarios import cli as scenarios_cli
 from veil.vdaf.cli import app as vdaf_dev_app
+from veil.vertical.cli import app as party_app
 from veil.zk.cli import app as zk_app
 
 app = typer.Typer(
@@ -55,6 +56,8 @@ EXTRA_OF = {
     "sklearn": "fl",
     "torch": "fl",
     "keras": "fl-keras",
+    "heu": "vertical",
+    "private_set_intersection": "vertical",
 }
 
 
@@ -129,6 +132,7 @@ def version() -> None:
 app.add_typer(zk_app, name="zk")
 app.add_typer(vdaf_dev_app, name="dev")
 app.add_typer(helper_app, name="helper")
+app.add_typer(party_app, name="party")
 
 
 scenarios_cli.register(demo_app)

@@ -80,11 +80,11 @@ def serve(
         typer.echo(f"warning: {identity} holds no ed25519 key: no audit countersigning", err=True)
     core = HelperCore(cfg, ident, open_store(state or db_path, ident), signing)
     if stop_with_parent:
-        _stop_on_stdin_eof()
+        stop_on_stdin_eof()
     uvicorn.run(create_app(core), host=host, port=port, log_level="warning")
 
 
-def _stop_on_stdin_eof() -> None:
+def stop_on_stdin_eof() -> None:
     """SIGTERM this process (uvicorn's graceful shutdown) once standard input closes."""
 
     def watch() -> None:

@@ -55,7 +55,10 @@ class HostData:
     aligned: np.ndarray | None = None
 
     def __post_init__(self) -> None:
-        if self.features.ndim != 2 or self.features.shape != (len(self.ids), len(self.feature_names)):
+        if self.features.ndim != 2 or self.features.shape != (
+            len(self.ids),
+            len(self.feature_names),
+        ):
             raise errors.DataError(f"{self.name}: features must be rows × named columns")
         if not np.all(np.isfinite(self.features)):
             raise errors.DataError(f"{self.name}: features hold NaN or infinity")

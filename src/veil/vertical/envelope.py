@@ -41,8 +41,10 @@ class PartyCard:
     def from_json(cls, text: str) -> PartyCard:
         try:
             obj = json.loads(text)
-            name, hpke, verify = obj["name"], parse_recipient(obj["hpke"]), parse_recipient(
-                obj["verify"]
+            name, hpke, verify = (
+                obj["name"],
+                parse_recipient(obj["hpke"]),
+                parse_recipient(obj["verify"]),
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise KeyFormatError("not a party card") from exc
