@@ -10,10 +10,12 @@ Either way each party's received bytes can be recorded: the leakage tests search
 
 from __future__ import annotations
 
+import copy
+import itertools
 import logging
 import os
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -53,6 +55,8 @@ class HostData:
     features: np.ndarray
     feature_names: list[str]
     aligned: np.ndarray | None = None
+    #: every row shared with the label party (PSI's result); ``aligned`` may be a selection
+    intersection: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.features.ndim != 2 or self.features.shape != (
@@ -146,15 +150,25 @@ class HostParty:
         step = wire.need(fields, "step", int)
         assert isinstance(protocol, str) and isinstance(step, int)
         if kind == "party.checkpoint":
-            self._store.save(protocol, step, self._role(protocol).snapshot(), self.data.aligned)
+            snapshot = self._role(protocol).snapshot()
+            self._store.save(protocol, step, snapshot, self.data.aligned, self.data.intersection)
             return {}
         if kind == "party.restore":
-            snapshot, aligned = self._store.load(protocol, step)
-            self.data.aligned = aligned
+            snapshot, aligned, intersection = self._store.load(protocol, step)
+            for rows in (aligned, intersection):
+                _check_rows(rows, len(self.data.ids))
+            self.data.aligned, self.data.intersection = aligned, intersection
             self._roles.pop(protocol, None)
             self._role(protocol).restore(snapshot)
             return {}
         raise ProtocolError(f"unknown party message {kind!r}")
+
+
+def _check_rows(rows: np.ndarray | None, n: int) -> None:
+    if rows is None:
+        return
+    if rows.ndim != 1 or len(np.unique(rows)) != len(rows) or np.any((rows < 0) | (rows >= n)):
+        raise FormatError("checkpointed rows are repeated or out of range")
 
 
 def _error_fields(exc: VeilError) -> Fields:
@@ -199,10 +213,22 @@ class Channel:
         session: bytes,
     ) -> None:
         self.me, self.hosts, self.transport, self.session = me, dict(hosts), transport, session
-        self._seq = 0
+        self._seq = itertools.count(1)
         self.traffic = Traffic()
         self.received: list[tuple[str, bytes]] = []  # reply bodies, when recording
         self.record = False
+        #: called as ``before_call(party, kind)`` before each request (fault injection)
+        self.before_call: Callable[[str, str], None] | None = None
+
+    def only(self, names: Sequence[str]) -> Channel:
+        """A view of this channel that reaches only ``names`` (a two-party protocol among
+        more hosts); it shares the sequence numbers, the traffic count and the records."""
+        missing = set(names) - set(self.hosts)
+        if missing:
+            raise ProtocolError(f"no party named {sorted(missing)}")
+        view = copy.copy(self)
+        view.hosts = {n: self.hosts[n] for n in names}
+        return view
 
     @property
     def parties(self) -> list[str]:
@@ -212,19 +238,21 @@ class Channel:
         card = self.hosts.get(party)
         if card is None:
             raise ProtocolError(f"no party named {party!r}")
-        self._seq += 1
-        blob = seal_message(self.me, card, self.session, self._seq, wire.encode(kind, fields or {}))
+        if self.before_call is not None:
+            self.before_call(party, kind)
+        seq = next(self._seq)
+        blob = seal_message(self.me, card, self.session, seq, wire.encode(kind, fields or {}))
         reply = self.transport.exchange(party, blob)
         self.traffic.sent[party] = self.traffic.sent.get(party, 0) + len(blob)
         self.traffic.received[party] = self.traffic.received.get(party, 0) + len(reply)
         self.traffic.messages += 2
-        seq, body = open_message(self.me, card, self.session, reply)
+        reply_seq, body = open_message(self.me, card, self.session, reply)
         if self.record:
             self.received.append((party, body))
         reply_kind, reply_fields = wire.decode(body)
         if reply_kind == ERROR_KIND:
             raise_error(party, reply_fields)
-        if seq != self._seq or reply_kind != kind + ".ok":
+        if reply_seq != seq or reply_kind != kind + ".ok":
             raise ProtocolError(f"{party}: reply does not answer {kind!r}")
         return reply_fields
 

@@ -32,12 +32,20 @@ class RoleStore:
         assert self.dir is not None
         return self.dir / f"{protocol}-{step:06d}.state"
 
-    def save(self, protocol: str, step: int, snapshot: Fields, aligned: np.ndarray | None) -> None:
+    def save(
+        self,
+        protocol: str,
+        step: int,
+        snapshot: Fields,
+        aligned: np.ndarray | None,
+        intersection: np.ndarray | None,
+    ) -> None:
         if not _PROTOCOL.match(protocol) or step < 0:
             raise FormatError("bad checkpoint name")
         fields = dict(snapshot)
-        if aligned is not None:
-            fields["__aligned__"] = aligned.astype(np.int64)
+        for name, rows in (("__aligned__", aligned), ("__intersection__", intersection)):
+            if rows is not None:
+                fields[name] = rows.astype(np.int64)
         blob = wire.encode(f"state.{protocol}", fields)
         if self.dir is None:
             self._memory[(protocol, step)] = blob
@@ -45,7 +53,8 @@ class RoleStore:
         self.dir.mkdir(parents=True, exist_ok=True)
         atomic_write(self._path(protocol, step), blob)
 
-    def load(self, protocol: str, step: int) -> tuple[Fields, np.ndarray | None]:
+    def load(self, protocol: str, step: int) -> tuple[Fields, np.ndarray | None, np.ndarray | None]:
+        """(the role's snapshot, the aligned rows, the PSI intersection) of that step."""
         if not _PROTOCOL.match(protocol) or step < 0:
             raise FormatError("bad checkpoint name")
         if self.dir is None:
@@ -58,5 +67,6 @@ class RoleStore:
         kind, fields = wire.decode(blob)
         if kind != f"state.{protocol}":
             raise CheckpointError("checkpoint is for another protocol")
-        aligned = fields.pop("__aligned__", None)
-        return fields, aligned if isinstance(aligned, np.ndarray) else None
+        rows = [fields.pop(name, None) for name in ("__aligned__", "__intersection__")]
+        aligned, intersection = (r if isinstance(r, np.ndarray) else None for r in rows)
+        return fields, aligned, intersection
