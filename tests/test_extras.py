@@ -14,7 +14,12 @@ from veil import cli
 
 PYPROJECT = Path(__file__).resolve().parents[1] / "pyproject.toml"
 #: import name -> distribution name, where they differ
-_DIST = {"sklearn": "scikit-learn", "dp_accounting": "dp-accounting"}
+_DIST = {
+    "sklearn": "scikit-learn",
+    "dp_accounting": "dp-accounting",
+    "heu": "sf-heu",
+    "private_set_intersection": "openmined-psi",
+}
 
 
 def test_every_optional_package_is_in_the_extra_the_message_names():

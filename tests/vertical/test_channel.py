@@ -3,6 +3,8 @@ and sequence; a host answers every bad request with a typed error and keeps serv
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
@@ -118,7 +120,10 @@ def test_tampered_and_replayed_requests_are_refused() -> None:
     channel.call("shop", "ctr.go", {"x": np.ones(1)})
     from veil.vertical import wire
 
-    first = seal_message(guest, shop.card(), session, 9, wire.encode("ctr.go", {"x": np.ones(1)}))
+    later = time.time_ns() + 10**9  # above the channel's wall-clock numbering
+    first = seal_message(
+        guest, shop.card(), session, later, wire.encode("ctr.go", {"x": np.ones(1)})
+    )
     _, body = open_message(guest, shop.card(), session, host.respond(first))
     assert wire.decode(body)[0] == "ctr.go.ok"
     _, body = open_message(guest, shop.card(), session, host.respond(first))  # replay
@@ -131,6 +136,33 @@ def test_tampered_and_replayed_requests_are_refused() -> None:
     _, body = open_message(guest, shop.card(), session, host.respond(bytes(flipped)))
     assert wire.decode(body)[1]["error"] == "IntegrityError"
     assert host._roles["ctr"].count == 2  # neither the replay nor the tampered copy ran
+
+
+def test_a_restarted_host_still_refuses_old_messages_and_a_restarted_guest_is_heard(
+    tmp_path,
+) -> None:
+    guest, shop, session = _pair()
+    from veil.vertical import wire
+
+    def host() -> HostParty:
+        return HostParty(shop, guest.card(), _table(), {"ctr": Counter}, session, tmp_path)
+
+    first = host()
+    sent: list[bytes] = []
+
+    class Tap(InProcess):
+        def exchange(self, party: str, blob: bytes) -> bytes:
+            sent.append(blob)
+            return super().exchange(party, blob)
+
+    old = Channel(guest, {"shop": shop.card()}, Tap({"shop": first}), session)
+    old.call("shop", "ctr.go", {"x": np.ones(1)})
+    recorded = sent[-1]
+    restarted = host()
+    _, body = open_message(guest, shop.card(), session, restarted.respond(recorded))
+    assert wire.decode(body)[1]["error"] == "ProtocolError"
+    new_guest = Channel(guest, {"shop": shop.card()}, InProcess({"shop": restarted}), session)
+    assert new_guest.call("shop", "ctr.go", {"x": np.ones(1)})["count"] == 1
 
 
 def test_party_identity_files(tmp_path) -> None:

@@ -149,6 +149,27 @@ def register(demo_app: typer.Typer) -> None:
         _demo_command("medical", "Three hospitals train a tumour classifier on sealed data.")
     )
     demo_app.command("iot")(iot_command)
+    demo_app.command("vertical")(vertical_command)
+
+
+def vertical_command(
+    out: Path | None = _OUT,
+    quick: bool = _QUICK,
+    seed: int = _SEED,
+    in_process: bool = typer.Option(
+        False, "--in-process", help="hosts in this process instead of veil party serve"
+    ),
+    crash: bool = typer.Option(
+        True, "--crash/--no-crash", help="kill the shop mid-SecureBoost and resume"
+    ),
+    scheme: str = typer.Option("ou", "--scheme", help="HE scheme: ou or paillier"),
+) -> None:
+    """A bank, a shop and an agency hold different columns of the same customers: PSI,
+    SecureBoost and hetero LR without pooling a column (docs/vertical.md)."""
+    from veil.scenarios import vertical  # lazy: HEU, PSI, scikit-learn: not for --help
+
+    vertical.run(out or default_out(), quick=quick, seed=seed, processes=not in_process,
+                 crash=crash, scheme=scheme)  # fmt: skip
 
 
 def iot_command(

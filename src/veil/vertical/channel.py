@@ -15,6 +15,7 @@ import itertools
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -96,11 +97,11 @@ class HostParty:
         self.me, self.guest, self.data, self.session = me, guest, data, session
         self._factories = dict(roles)
         self._roles: dict[str, Role] = {}
-        self._last_seq = -1
         self._lock = threading.Lock()
         self.received: list[bytes] = []  # plaintext bodies, when recording
         self.record = False
         self._store = RoleStore(state_dir)
+        self._last_seq = self._store.last_seq()
 
     def respond(self, blob: bytes) -> bytes:
         with self._lock:
@@ -113,6 +114,7 @@ class HostParty:
             if seq <= self._last_seq:
                 return self._seal(seq, ERROR_KIND, _error_fields(ProtocolError("replayed message")))
             self._last_seq = seq
+            self._store.set_last_seq(seq)  # a restarted host still refuses old messages
             if self.record:
                 self.received.append(body)
             try:
@@ -213,7 +215,9 @@ class Channel:
         session: bytes,
     ) -> None:
         self.me, self.hosts, self.transport, self.session = me, dict(hosts), transport, session
-        self._seq = itertools.count(1)
+        # wall-clock nanoseconds: a label party that restarts keeps numbering above every
+        # message it sent before, which a host (that remembers the last one) would refuse
+        self._seq = itertools.count(time.time_ns())
         self.traffic = Traffic()
         self.received: list[tuple[str, bytes]] = []  # reply bodies, when recording
         self.record = False

@@ -37,6 +37,23 @@ class HostSpec:
         return read_table(self.path, self.id_column, columns=list(self.columns) or None)
 
 
+def resilient(
+    run: Callable[[bool], T], wait_for_hosts: Callable[[], None], *, retries: int = 3
+) -> tuple[T, int]:
+    """``run(resume)`` until it finishes: after a host becomes unreachable, wait for it to come
+    back and call ``run(True)``, which resumes from the last checkpoint. Returns the result
+    and how many times the run resumed."""
+    resumed = 0
+    while True:
+        try:
+            return run(resumed > 0), resumed
+        except HostUnreachable:
+            if resumed >= retries:
+                raise
+            resumed += 1
+            wait_for_hosts()
+
+
 class Federation:
     """The label party and its hosts; use as a context manager (hosts stop on exit)."""
 
@@ -109,21 +126,14 @@ class Federation:
             self.wait_until_up()
 
     def resilient(self, run: Callable[[bool], T], *, retries: int = 3) -> tuple[T, int]:
-        """``run(resume)`` until it finishes; after a host becomes unreachable, wait for it to
-        come back and call ``run(True)`` to resume from the last checkpoint. Returns the
-        result and how many times the run resumed."""
-        resumed = 0
-        while True:
-            try:
-                return run(resumed > 0), resumed
-            except HostUnreachable:
-                if resumed >= retries:
-                    raise
-                resumed += 1
-                for name, proc in self.procs.items():
-                    if proc.proc is None or proc.proc.poll() is not None:
-                        self.restart(name)
-                self.wait_until_up()
+        """:func:`resilient`, restarting this federation's crashed host processes."""
+        return resilient(run, self._revive, retries=retries)
+
+    def _revive(self) -> None:
+        for name, proc in self.procs.items():
+            if proc.proc is None or proc.proc.poll() is not None:
+                self.restart(name)
+        self.wait_until_up()
 
     def close(self) -> None:
         for proc in self.procs.values():

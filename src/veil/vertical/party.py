@@ -33,7 +33,7 @@ def load_host(
     identity: Path,
     cards: Path,
     guest: str,
-    session_hex: str,
+    session: bytes,
     table: PartyTable,
     state_dir: os.PathLike[str] | None,
 ) -> HostParty:
@@ -42,10 +42,4 @@ def load_host(
     known = load_cards(cards)
     if guest not in known:
         raise ConfigError(f"no card for the label party {guest!r} in {cards}")
-    try:
-        session = bytes.fromhex(session_hex)
-    except ValueError:
-        session = b""
-    if len(session) != 16:
-        raise ConfigError("--session is 16 bytes in hex (32 hex digits)")
     return HostParty(me, known[guest], host_data(me.name, table), ROLES, session, state_dir)

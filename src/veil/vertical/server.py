@@ -32,9 +32,9 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 def create_app(party: HostParty, *, max_body: int = MAX_BODY) -> Starlette:
     async def exchange(request: Request) -> Response:
         declared = request.headers.get("content-length", "")
-        if not (declared.isascii() and declared.isdigit()) or len(declared) > 12:
+        if not (declared.isascii() and declared.isdigit()):
             return JSONResponse({"error": "content-length required"}, status_code=411)
-        if int(declared) > max_body:
+        if len(declared) > 12 or int(declared) > max_body:
             return JSONResponse({"error": "request body too large"}, status_code=413)
         body = await request.body()
         if len(body) != int(declared):

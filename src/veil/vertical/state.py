@@ -18,6 +18,7 @@ from veil.errors import CheckpointError, FormatError
 from veil.vertical import wire
 from veil.vertical.wire import Fields
 
+_SEQ = "last-seq"
 _PROTOCOL = re.compile(r"^[a-z][a-z0-9]{0,15}$")
 
 
@@ -27,6 +28,22 @@ class RoleStore:
     def __init__(self, state_dir: os.PathLike[str] | None) -> None:
         self.dir = Path(state_dir) if state_dir is not None else None
         self._memory: dict[tuple[str, int], bytes] = {}
+        self._seq = -1
+
+    def last_seq(self) -> int:
+        """The sequence number of the last message this host accepted (-1: none)."""
+        if self.dir is None or not (self.dir / _SEQ).exists():
+            return self._seq
+        text = (self.dir / _SEQ).read_text().strip()
+        if not (text.isascii() and text.isdigit() and len(text) < 40):
+            raise CheckpointError("the host's sequence file is corrupted")
+        return int(text)
+
+    def set_last_seq(self, seq: int) -> None:
+        self._seq = seq
+        if self.dir is not None:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            atomic_write(self.dir / _SEQ, str(seq).encode())
 
     def _path(self, protocol: str, step: int) -> Path:
         assert self.dir is not None
