@@ -83,7 +83,9 @@ def plot(report: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt  # lazy: after the Agg backend is chosen
 
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(13, 4.4), constrained_layout=True)
+    fig, (a1, a2, a3) = plt.subplots(
+        1, 3, figsize=(18, 4.4), constrained_layout=True, width_ratios=[1.3, 1, 1]
+    )
     labels, values, colours = [], [], []
     names = {
         "pooled_same_gbdt": "same GBDT, joined table",
@@ -118,11 +120,30 @@ def plot(report: dict, path: Path) -> None:
     a2.set_xticks(range(len(parties)), parties)
     a2.set(ylabel="MiB (sealed)", title="traffic")
     a2.legend(fontsize=8)
+    _importance_panel(a3, report)
     fig.suptitle(
         "veil demo vertical: bank + shop + agency, one credit-risk model, no pooled columns"
     )
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _importance_panel(ax, report: dict) -> None:
+    """Each party's share of what each model learned (SecureBoost: split gain; LR: Shapley)."""
+    models = [m for m in report["models"] if "importance" in report["models"][m]]
+    if not models:
+        ax.set_axis_off()
+        return
+    shares = [report["models"][m]["importance"]["parties"] for m in models]
+    names = sorted({p["name"] for table in shares for p in table})
+    width = 0.8 / max(1, len(models))
+    for i, model in enumerate(models):
+        share = {p["name"]: p["value"] for p in report["models"][model]["importance"]["parties"]}
+        ax.bar(np.arange(len(names)) + (i - (len(models) - 1) / 2) * width,
+               [100 * share.get(n, 0.0) for n in names], width, label=model)  # fmt: skip
+    ax.set_xticks(range(len(names)), names)
+    ax.set(ylabel="% of what the model learned", title="importance by party")
+    ax.legend(fontsize=8)
 
 
 def summarise(report: dict) -> None:
@@ -138,6 +159,12 @@ def summarise(report: dict) -> None:
         console.print(f"  {model}: AUC {m['auc']:.4f} (joined table {pooled:.4f}, bank alone "
                       f"{base['bank_alone']:.4f}); {m['seconds']} s, {m['bytes'] / 2**20:.1f} MiB, "
                       f"resumed {m['resumed']}×")  # fmt: skip
+    for model, result in report["models"].items():
+        imp = result.get("importance")
+        if imp:
+            parties = ", ".join(f"{p['name']} {100 * p['value']:.0f} %" for p in imp["parties"])
+            top = ", ".join(f"{f['name']} {100 * f['value']:.0f} %" for f in imp["features"][:3])
+            console.print(f"  {model} learned from: {parties}; the bank's top columns: {top}")
     if "pooled_predictions_max_abs_diff" in report["baselines"].get("secureboost", {}):
         diff = report["baselines"]["secureboost"]["pooled_predictions_max_abs_diff"]
         console.print(f"  SecureBoost vs the same GBDT on the joined table: max |Δp| = {diff:.1e}")

@@ -135,7 +135,12 @@ class HostParty:
         if prefix == "party":
             return self._party(kind, fields)
         role = self._role(prefix)
-        return role.handle(kind, fields)
+        reply = role.handle(kind, fields)
+        output = getattr(role, "output", None)
+        if output is not None:  # the host's own report (its importance table): keep it
+            self._store.write_output(prefix, output)
+            role.output = None  # type: ignore[attr-defined]
+        return reply
 
     def _role(self, prefix: str) -> Role:
         if prefix not in self._roles:

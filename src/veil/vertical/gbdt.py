@@ -87,6 +87,7 @@ TREE_ARRAYS = {
     "left": np.int32,
     "right": np.int32,
     "value": np.float64,
+    "gain": np.float64,
 }
 
 
@@ -96,7 +97,8 @@ class Tree:
 
     ``party`` is −1 at a leaf; ``feature`` is the owning party's own column index and ``bin``
     the split's bin; ``split_id`` is the owner's lookup key (−1 when the label party owns it).
-    ``value`` is the leaf's learning-rate-scaled weight.
+    ``value`` is the leaf's learning-rate-scaled weight; ``gain`` the split's loss reduction
+    (0 at a leaf), which the label party computes anyway and feature importance sums.
     """
 
     party: np.ndarray
@@ -106,6 +108,7 @@ class Tree:
     left: np.ndarray
     right: np.ndarray
     value: np.ndarray
+    gain: np.ndarray
 
 
 def trees_to_fields(trees: Sequence[Tree]) -> Fields:
@@ -232,8 +235,8 @@ def sigmoid(score: np.ndarray) -> np.ndarray:
 
 def best_split(
     hists: Sequence[np.ndarray], total: np.ndarray, config: GBDTConfig
-) -> tuple[int, int, int] | None:
-    """The best (party, feature, bin) of one node, or None when no split gains.
+) -> tuple[int, int, int, float] | None:
+    """The best (party, feature, bin, gain) of one node, or None when no split gains.
 
     ``hists[p]`` is party p's cumulative (features, bins, 2) histogram of the node and
     ``total`` its exact (G, H). The first maximum in (party, feature, bin) order wins.
@@ -258,9 +261,10 @@ def best_split(
     if flat.size == 0 or not np.isfinite(flat.max()):
         return None
     best = int(np.argmax(flat))
+    gain = float(flat[best])
     for party, (n_features, n_cuts) in enumerate(shapes):
         if best < n_features * n_cuts:
-            return party, best // n_cuts, best % n_cuts
+            return party, best // n_cuts, best % n_cuts, gain
         best -= n_features * n_cuts
     raise AssertionError("unreachable")
 
@@ -283,11 +287,12 @@ class _Growth:
         self.left: list[int] = [-1]
         self.right: list[int] = [-1]
         self.parent: list[int] = [-1]
+        self.gain: list[float] = [0.0]
         self.row_node = np.zeros(n_rows, dtype=np.int32)
         self.hist: dict[int, list[np.ndarray]] = {}
 
     def split(
-        self, node: int, choice: tuple[int, int, int], split_id: int, goes_left: np.ndarray
+        self, node: int, choice: tuple[int, int, int, float], split_id: int, goes_left: np.ndarray
     ) -> None:
         rows = np.flatnonzero(self.row_node == node)
         if goes_left.shape != rows.shape or goes_left.dtype != np.bool_:
@@ -304,7 +309,8 @@ class _Growth:
             ):
                 column.append(LEAF if column is self.party else -1)
             self.parent.append(node)
-        self.party[node], self.feature[node], self.bin[node] = choice
+            self.gain.append(0.0)
+        self.party[node], self.feature[node], self.bin[node], self.gain[node] = choice
         self.split_id[node], self.left[node], self.right[node] = split_id, left, right
         self.row_node[rows[goes_left]] = left
         self.row_node[rows[~goes_left]] = right
@@ -376,6 +382,7 @@ def grow_tree(
         left=np.asarray(grow.left, dtype=np.int32),
         right=np.asarray(grow.right, dtype=np.int32),
         value=value,
+        gain=np.asarray(grow.gain, dtype=np.float64),
     )
     return tree, grow.row_node.copy()
 

@@ -27,6 +27,7 @@ from veil.errors import CheckpointError, ConfigError, DataError, FormatError, Pr
 from veil.vertical import wire
 from veil.vertical.channel import Channel, HostData, check_reply
 from veil.vertical.he import CipherMatrix, PublicKit, SecretKit, to_bytes
+from veil.vertical.shares import host_lr_table
 from veil.vertical.wire import Fields
 
 PROTOCOL = "lr"
@@ -179,10 +180,12 @@ class HeteroLRHost:
         self.pending: tuple[np.ndarray, list[int], int] | None = None
         self.params: dict[str, float | int] = {}
         self.rows = np.zeros(0, dtype=np.int64)
+        #: this host's importance table, for its own records (HostParty writes it out)
+        self.output: dict | None = None
 
     def handle(self, kind: str, fields: Fields) -> Fields:
         verb = kind.removeprefix("lr.")
-        if verb not in ("setup", "features", "batch", "unmask", "predict"):
+        if verb not in ("setup", "features", "batch", "unmask", "predict", "importance"):
             raise ProtocolError(f"unknown message {kind!r}")
         return getattr(self, "_" + verb)(fields)
 
@@ -283,6 +286,12 @@ class HeteroLRHost:
         if rows.size and (rows.min() < 0 or rows.max() >= len(self.std)):
             raise FormatError("prediction rows are out of range")
         return {"scores": self.std[rows] @ self.weights}
+
+    def _importance(self, fields: Fields) -> Fields:
+        if self.weights is None:
+            raise ProtocolError("lr.importance before training")
+        self.output = host_lr_table(self.data, self.std, self.weights, fields)
+        return {}
 
     def snapshot(self) -> Fields:
         """Weights and run parameters; [[A]] is not kept (the guest re-sends it under a

@@ -59,6 +59,7 @@ from veil.vertical.gbdt import (
     walk,
 )
 from veil.vertical.he import CipherMatrix, PublicKit, SecretKit, to_bytes
+from veil.vertical.shares import host_boost_table
 from veil.vertical.wire import Fields, need, need_array
 
 PREFIX = "sb"
@@ -87,6 +88,8 @@ class SecureBoostHost:
         self.split_tree = np.zeros(0, dtype=np.int64)
         self.split_feature = np.zeros(0, dtype=np.int64)
         self.split_threshold = np.zeros(0, dtype=np.float64)
+        #: this host's importance table, for its own records (HostParty writes it out)
+        self.output: dict | None = None
 
     def handle(self, kind: str, fields: Fields) -> Fields:
         handlers = {
@@ -95,6 +98,7 @@ class SecureBoostHost:
             "sb.hist": self._hist,
             "sb.split": self._split,
             "sb.predict": self._predict,
+            "sb.importance": self._importance,
         }
         handler = handlers.get(kind)
         if handler is None:
@@ -212,6 +216,10 @@ class SecureBoostHost:
         if np.any((row < 0) | (row >= len(x))):
             raise DataError("row index out of range")
         return {"left": x[row, self.split_feature[split]] <= self.split_threshold[split]}
+
+    def _importance(self, fields: Fields) -> Fields:
+        self.output = host_boost_table(self.data, fields)
+        return {}
 
 
 def pack_layout(cells: int, per_ct: int) -> tuple[list[int], int]:

@@ -7,6 +7,7 @@ crash both sides restore the same step, so the run resumes from there (docs/vert
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
@@ -29,6 +30,15 @@ class RoleStore:
         self.dir = Path(state_dir) if state_dir is not None else None
         self._memory: dict[tuple[str, int], bytes] = {}
         self._seq = -1
+        self.outputs: dict[str, dict] = {}
+
+    def write_output(self, protocol: str, output: dict) -> None:
+        """A role's report for its own party (``<protocol>-output.json``; never sent)."""
+        self.outputs[protocol] = output
+        if self.dir is not None:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            text = json.dumps(output, indent=1, ensure_ascii=False) + "\n"
+            atomic_write(self.dir / f"{protocol}-output.json", text.encode())
 
     def last_seq(self) -> int:
         """The sequence number of the last message this host accepted (-1: none)."""

@@ -21,6 +21,7 @@ from veil.vertical.align import Alignment, align
 from veil.vertical.channel import Channel, check_reply
 from veil.vertical.gbdt import GBDTConfig
 from veil.vertical.hetero_lr import HeteroLRConfig
+from veil.vertical.importance import boost_importance, lr_importance
 from veil.vertical.tables import PartyTable
 
 T = TypeVar("T")
@@ -102,6 +103,7 @@ def _traffic(channel: Channel) -> int:
 
 def train_boost(
     channel: Channel,
+    names: list[str],
     x: np.ndarray,
     y: np.ndarray,
     split: tuple[np.ndarray, np.ndarray],
@@ -138,6 +140,7 @@ def train_boost(
         "resumed": resumed,
         "splits_by_party": _splits_by_party(splits, ["guest", *model.hosts]),
         "config": asdict(settings.boost),
+        "importance": boost_importance(channel, model, names, channel.me.name),
     }
     return result, model, proba
 
@@ -151,6 +154,7 @@ def _splits_by_party(splits: list[tuple[int, int]], names: list[str]) -> dict[st
 
 def train_lr(
     channel: Channel,
+    names: list[str],
     x: np.ndarray,
     y: np.ndarray,
     split: tuple[np.ndarray, np.ndarray],
@@ -185,6 +189,7 @@ def train_lr(
         "bytes": _traffic(channel) - bytes0,
         "resumed": resumed,
         "config": asdict(settings.lr),
+        "importance": lr_importance(pair, model, x[valid_pos], valid_pos, names, channel.me.name),
     }
     return result, model, proba
 
@@ -237,7 +242,7 @@ def run_guest(
         folder = out / "checkpoints" / name
         trainer = train_boost if name == "secureboost" else train_lr
         report["models"][name], models[name], predictions[name] = trainer(
-            channel, x, y, split, settings, folder, resilient
+            channel, guest.names, x, y, split, settings, folder, resilient
         )
     report["traffic"] = {
         "bytes_sent": channel.traffic.sent,
