@@ -41,7 +41,9 @@ def test_secureboost_importance_is_the_plain_models_gain_and_stays_with_its_owne
     model = train_secureboost(channel, parts[0], y, config, scheme="ou")
     plain, _ = plain_model(parts, y, config)
     secure_gains = boost_gains(model.trees)
-    assert secure_gains and secure_gains == boost_gains(plain.trees)  # lossless: the very same gains
+    assert secure_gains and secure_gains == boost_gains(
+        plain.trees
+    )  # lossless: the very same gains
     guest_names = [f"g_col{j}" for j in range(parts[0].shape[1])]
     report = boost_importance(channel, model, guest_names, "guest")
     assert sum(p["value"] for p in report["parties"]) == pytest.approx(1.0)

@@ -22,17 +22,23 @@ from veil.vertical.tables import write_table
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
 
-def test_the_demo_with_processes_survives_a_killed_host_and_stays_lossless(tmp_path: Path) -> None:
+def test_the_retail_demo_with_processes_survives_a_killed_host_and_stays_lossless(
+    tmp_path: Path,
+) -> None:
     from veil.scenarios.vertical import run
 
-    report = run(tmp_path, quick=True, processes=True, crash=True)
+    report = run("retail", tmp_path, quick=True, processes=True, crash=True)
     boost = report["models"]["secureboost"]
     assert boost["resumed"] == 1 and boost["trees"] == 4
     base = report["baselines"]["secureboost"]
     assert base["pooled_predictions_max_abs_diff"] < 1e-9
-    assert boost["auc"] > base["bank_alone"] + 0.03
-    assert report["models"]["hetero_lr"]["auc"] > report["baselines"]["hetero_lr"]["bank_alone"]
+    assert boost["auc"] > base["label_party_alone"] + 0.03
+    lr = report["baselines"]["hetero_lr"]
+    assert report["models"]["hetero_lr"]["auc"] > lr["label_party_alone"] + 0.03
+    assert abs(report["models"]["hetero_lr"]["auc"] - lr["pooled"]) < 0.02
     assert report["alignment"]["rows"] > 3000
+    shares = {p["name"]: p["value"] for p in boost["importance"]["parties"]}
+    assert set(shares) == {"bank", "platform"} and shares["platform"] > 0
     assert (tmp_path / "report.png").stat().st_size > 10_000
 
 

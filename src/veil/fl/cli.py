@@ -2,16 +2,33 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import typer
 
-_DATA = typer.Option(..., "--data", help="the table: .csv or .parquet")
+_DATA = typer.Option(None, "--data", help="the table: .csv or .parquet")
+_VERTICAL = typer.Option(
+    False, "--vertical", help="vertical FL: FILES are one table per party (docs/vertical.md)"
+)
+_FILES = typer.Argument(None, help="with --vertical: the parties' CSV tables", show_default=False)
+_ID = typer.Option(None, "--id", help="with --vertical: the column holding the people's IDs")
+_POSITIVE = typer.Option(None, "--positive", help="with --vertical: the target's class 1")
+_IN_PROCESSES = typer.Option(
+    False, "--processes", help="with --vertical: each party a veil party serve process"
+)
+
+#: the vertical trainer, installed by ``veil.cli`` (fl never imports veil.vertical: the two
+#: are independent layers); ``(files, id, target, model=, out=, positive=, processes=, seed=)``
+VERTICAL: Callable[..., object] | None = None
 _TARGET = typer.Option(..., "--target", help="the column to predict")
 _BY = typer.Option(None, "--partition-by", help="column naming each row's institution")
 _CLIENTS = typer.Option(5, "--clients", help="number of clients when not --partition-by")
 _PART = typer.Option("iid", "--partition", help="iid | dirichlet:ALPHA | quantity:ALPHA")
-_MODEL = typer.Option("logreg", "--model", help="logreg | mlp")
+_MODEL = typer.Option(
+    "logreg", "--model", help="logreg | mlp (with --vertical: secureboost | logreg)"
+)
 _ROUNDS = typer.Option(20, "--rounds")
 _OUT = typer.Option(None, "--out", help="output folder (default runs/<timestamp>)")
 _STRAT = typer.Option("fedavg", "--strategy", help="fedavg | fedprox | fedadam")
@@ -33,7 +50,8 @@ _CLIP = typer.Option(1.0, "--max-grad-norm", help="with --record-dp: per-record 
 
 
 def train(
-    data: Path = _DATA,
+    files: list[Path] | None = _FILES,
+    data: Path | None = _DATA,
     target: str = _TARGET,
     partition_by: str | None = _BY,
     clients: int = _CLIENTS,
@@ -51,6 +69,10 @@ def train(
     noise_multiplier: float | None = _NOISE,
     delta: float = _DELTA,
     max_grad_norm: float = _CLIP,
+    vertical: bool = _VERTICAL,
+    id_column: str | None = _ID,
+    positive: str | None = _POSITIVE,
+    processes: bool = _IN_PROCESSES,
 ) -> None:
     """Train federated on your own table and write report.json + report.png.
 
@@ -58,7 +80,19 @@ def train(
     combined across clients (no rows pooled); missing values are imputed with an indicator;
     a binary or multiclass target is detected. The pooled and local-only baselines are
     computed for comparison.
+
+    With --vertical, each of FILES is one party's table (different columns of the same people,
+    keyed by --id); the file holding --target is the label party's; --model is secureboost or
+    logreg (hetero LR: two files).
     """
+    if vertical:
+        if VERTICAL is None or not files or id_column is None or data is not None:
+            raise typer.BadParameter("--vertical takes FILES (one per party) and --id, not --data")
+        VERTICAL(files, id_column, target, model=model, out=out or _default_out(),
+                 positive=positive, processes=processes, seed=seed)  # fmt: skip
+        return
+    if data is None or files:
+        raise typer.BadParameter("--data names the table (FILES only with --vertical)")
     from veil.fl.tabular import train_table  # lazy: numpy, pandas, torch: not for --help
 
     rdp = None
@@ -92,3 +126,7 @@ def train(
         resume=resume,
         record_dp=rdp,
     )
+
+
+def _default_out() -> Path:
+    return Path("runs") / datetime.now(UTC).strftime("%Y%m%d-%H%M%S")

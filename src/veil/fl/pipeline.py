@@ -86,14 +86,21 @@ class PipelineResult:
     result: RunResult
     baselines: dict
     test_rows: int
+    #: the members' statistics merged (what the preprocessor was fitted on; no rows)
+    stats: TableStats | None = None
+
+
+def merged_stats(clients: Sequence[TableClient], schema: Schema) -> TableStats:
+    """The clients' statistics merged: counts, sums and level counts, never a row."""
+    merged = TableStats()
+    for c in clients:
+        merged = merged.merge(c.stats(schema))
+    return merged
 
 
 def fit_preprocessor(clients: Sequence[TableClient], schema: Schema) -> Preprocessor:
     """Merge the clients' statistics and fit one preprocessor."""
-    merged = TableStats()
-    for c in clients:
-        merged = merged.merge(c.stats(schema))
-    return Preprocessor.fit(schema, merged)
+    return Preprocessor.fit(schema, merged_stats(clients, schema))
 
 
 def federate(
@@ -112,7 +119,8 @@ def federate(
     secure: VerifiedBackend | None = None,
 ) -> PipelineResult:
     """Run steps 1-3 of the module docstring."""
-    prep = fit_preprocessor(clients, schema)
+    stats = merged_stats(clients, schema)
+    prep = Preprocessor.fit(schema, stats)
     spec = ModelSpec(model, prep.n_features, len(prep.classes), hidden)
     for c in clients:
         c.prepare(prep, spec)
@@ -137,7 +145,7 @@ def federate(
         if baselines
         else {"centralized": {}, "local_only": {}}
     )
-    return PipelineResult(spec, prep, result, base, len(y_te))
+    return PipelineResult(spec, prep, result, base, len(y_te), stats)
 
 
 def holdout(frame: pd.DataFrame, target: str, fraction: float, seed: int):

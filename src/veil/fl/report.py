@@ -4,7 +4,8 @@ report.json keys: ``scenario``; ``final`` {accuracy, auc}; ``baselines`` {centra
 {accuracy, auc}, local_only {client: {…}}}; ``rounds`` [{round, metrics, accepted,
 rejected [{client, reason}], seconds, bytes_up}]; ``encryption`` {sealed_files, bytes};
 ``claims`` {verified, failed}; ``privacy`` {epsilon, delta} (null until DP exists); plus
-``config`` describing the run.
+``config`` describing the run. The demos add ``importance`` (drawn by
+:func:`plot_importance`) and, with ``--contributions``, ``contributions`` (docs/explain.md).
 """
 
 from __future__ import annotations
@@ -103,6 +104,43 @@ def plot(report: dict, path: Path) -> None:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8, loc="lower right")
     fig.suptitle(f"veil — {report['scenario']}: federated vs centralised vs local-only")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
+def plot_importance(report: dict, path: Path) -> None:
+    """The securely aggregated importance as bars, ± its spread across members; nothing
+    when the report has none."""
+    imp = report.get("importance")
+    if not imp or not imp.get("features"):
+        return
+    import matplotlib  # lazy: matplotlib (≈0.4 s) only to draw importance.png
+
+    matplotlib.use("Agg")
+    # lazy: pyplot must load after the Agg backend is chosen (no display needed)
+    import matplotlib.pyplot as plt
+
+    feats = imp["features"][::-1]  # largest on top
+    fig, ax = plt.subplots(figsize=(7, 0.32 * len(feats) + 1.6), constrained_layout=True)
+    ax.barh(
+        [f["name"] for f in feats],
+        [f["value"] for f in feats],
+        xerr=[f.get("spread") or 0.0 for f in feats],
+        color="C0",
+        ecolor="0.5",
+        capsize=2,
+    )
+    ax.axvline(0, color="0.3", lw=0.8)
+    ax.set_xlabel(f"rise in {imp.get('metric', 'loss')} when the column is permuted")
+    ax.grid(axis="x", alpha=0.3)
+    ax.set_title(
+        f"veil — {report['scenario']}: feature importance, {imp['aggregation']}\n"
+        f"row-weighted mean over {imp['members']} members ± spread across members",
+        fontsize=9,
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp.png")
     fig.savefig(tmp, dpi=110)

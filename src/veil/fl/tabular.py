@@ -16,6 +16,7 @@ from veil.fl import privacy_report
 from veil.fl.checkpoint import SealedCheckpointer
 from veil.fl.data import read_table
 from veil.fl.display import comparison_table, round_table
+from veil.fl.explain.local import write_preprocessing
 from veil.fl.models import ModelKind
 from veil.fl.pipeline import TableClient, federate, holdout
 from veil.fl.preprocess import infer_schema
@@ -85,6 +86,8 @@ def train_table(
         checkpointer=ckpt,
         resume=resume,
     )
+    # what a member needs for `veil explain`: the preprocessor and merged statistics, no rows
+    write_preprocessing(out / "preprocessing.json", res.prep, res.stats)
     report = build_report(
         scenario=f"train:{Path(data).name}",
         rounds=res.result.rounds,

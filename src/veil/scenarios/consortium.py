@@ -17,6 +17,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -30,10 +31,13 @@ from veil.fl import partition as parts
 from veil.fl import privacy_report
 from veil.fl.checkpoint import SealedCheckpointer
 from veil.fl.display import Progress, comparison_table, round_table
+from veil.fl.explain import contributions as contrib
+from veil.fl.explain import importance as imp
+from veil.fl.explain import local
 from veil.fl.models import ModelKind
 from veil.fl.pipeline import TableClient, federate, holdout
 from veil.fl.preprocess import infer_schema
-from veil.fl.report import build_report, plot, write_json
+from veil.fl.report import build_report, plot, plot_importance, write_json
 from veil.fl.runner import RunConfig
 from veil.fl.sealed import open_table, seal_table
 from veil.fl.strategies import make_strategy
@@ -84,6 +88,7 @@ def run(
     secure: object | None = None,
     record_dp: object | None = None,
     evaluate_privacy: bool = False,
+    contributions: bool = False,
 ) -> dict:
     """Run the whole demo; write ``report.json`` and ``report.png`` under ``out``.
 
@@ -91,6 +96,8 @@ def run(
     aggregation: sealed PINE reports, a Helper process, DP noise, ``malicious`` hostile banks.
     ``record_dp`` (:class:`veil.fl.record_dp.RecordDP`) trains every bank with DP-SGD.
     ``evaluate_privacy`` runs a membership-inference attack (:mod:`veil.scenarios.privacy_eval`).
+    Each bank keeps 20 % of its rows out of training to measure feature importance on;
+    ``contributions`` also values each bank by re-run sub-federations (docs/explain.md).
     """
 
     con = console or Console()
@@ -112,11 +119,13 @@ def run(
 
     con.print("[bold cyan]3/6 Admission claims (zero knowledge)[/]")
     clients = [
-        TableClient(n, _opener(out / "shards" / f"{n}.sealed", ids[n])) for n in spec.institutions
+        TableClient(n, partial(open_table, out / "shards" / f"{n}.sealed", [ids[n]]))
+        for n in spec.institutions
     ]
     claims_rep, admitted = _claims(spec, clients, ds.target, con)
     if not admitted:
         raise DataError("no institution was admitted; nothing to train")
+    admitted, held = imp.carve(admitted, imp.VALIDATION_FRACTION, seed)
 
     secure_agg = _secure_step(spec, secure, out, admitted, n_rounds, con, ids["consortium"], resume)
     try:
@@ -132,6 +141,8 @@ def run(
                   clients=len(admitted), out=out, con=con)  # fmt: skip
     if evaluate_privacy:
         privacy_eval.evaluate(spec, res, cfg, strategy, admitted, test_df, report, con)
+    _explain_step(report, spec, res, (admitted, held), test_df, cfg, strategy, secure, out, con,
+                  contributions=contributions)  # fmt: skip
     con.print(
         "[bold cyan]5/6 Comparison[/] with the pooled centralised model (what the consortium "
         "avoids) and with each institution alone"
@@ -140,9 +151,9 @@ def run(
     con.print("[bold cyan]6/6 Report[/]")
     write_json(report, out / "report.json")
     plot(report, out / "report.png")
-    con.print(
-        f"  {out / 'report.json'}, {out / 'report.png'}  ({time.perf_counter() - t_start:.1f} s)"
-    )
+    plot_importance(report, out / "importance.png")
+    con.print(f"  {out / 'report.json'}, report.png, importance.png  "
+              f"({time.perf_counter() - t_start:.1f} s)")  # fmt: skip
     _summary(report, con)
     return report
 
@@ -163,16 +174,10 @@ def _secure_step(spec, secure, out: Path, admitted, n_rounds: int, con, owner, r
         "  verified aggregation on: each bank's update leaves it only as a signed PINE report "
         f"sealed to the Leader and a Helper process; {secure.malicious} hostile bank(s)"
     )
-    return DemoAggregation(
-        out / "aggregation",
-        [c.name for c in admitted],
-        n_rounds,
-        opts,
-        out / "audit.log",
-        malicious=secure.malicious,
-        keyring=StateKeys([owner.recipient()], [owner], _signer(out / "keys")),
-        resume=resume,
-    )
+    keyring = StateKeys([owner.recipient()], [owner], _signer(out / "keys"))
+    return DemoAggregation(out / "aggregation", [c.name for c in admitted], n_rounds, opts,
+                           out / "audit.log", malicious=secure.malicious, keyring=keyring,
+                           resume=resume)  # fmt: skip
 
 
 def _privacy_step(report: dict, res, secure_agg, record_dp, *, customers, clients, out, con):
@@ -222,9 +227,7 @@ def _train_step(
     signed with the consortium's signing key and bound to the run: the verified-aggregation
     task's id with ``--secure`` (and, by its audit log, to the last audited round)."""
 
-    strat = make_strategy(
-        strategy or spec.strategy, **(spec.strategy_args if strategy is None else {})
-    )
+    strat = _strategy(spec, strategy)
     model = spec.model.value + (f" {'-'.join(map(str, spec.hidden))}" if spec.hidden else "")
     con.print(
         f"[bold cyan]4/6 Federated training[/] ({strat.name}, {model}, {n_rounds} rounds, "
@@ -266,6 +269,39 @@ def _train_step(
         f"sealed checkpoint {ckpt.path}"
     )
     return res, strat, cfg
+
+
+def _strategy(spec: ScenarioSpec, strategy: str | None):
+    """A fresh ``--strategy``, or the scenario's own with its arguments."""
+    return make_strategy(
+        strategy or spec.strategy, **(spec.strategy_args if strategy is None else {})
+    )
+
+
+def _explain_step(report, spec, res, members, test_df, cfg, strategy, secure, out, con, *,
+                  contributions: bool):  # fmt: skip
+    """Importance measured by each bank on its held-out rows, summed (verified with --secure);
+    each bank's value from re-run sub-federations with ``contributions`` (docs/explain.md)."""
+    con.print("[bold cyan]Explanations[/] (docs/explain.md)")
+    local.write_preprocessing(out / "preprocessing.json", res.prep, res.stats)  # veil explain
+    report["importance"] = imp.global_importance(
+        members[1], res.prep, res.spec, res.result.vector, reference=test_df,
+        settings=imp.ImportanceSettings(seed=cfg.seed),
+        secure_folder=None if secure is None else out / "aggregation-importance",
+    )  # fmt: skip
+    lines = imp.lines(report["importance"])
+    if contributions:
+        values = contrib.rerun_values(
+            members[0], test_df, res.prep.schema, model=spec.model, hidden=spec.hidden,
+            strategy=lambda: _strategy(spec, strategy),
+            cfg=replace(cfg, rounds=min(cfg.rounds, spec.quick_rounds), record_dp=None),
+        )  # fmt: skip
+        report["contributions"] = contrib.contributions(
+            values, contrib.ContributionSettings(seed=cfg.seed)
+        )
+        lines += contrib.lines(report["contributions"])
+    for line in lines:
+        con.print(f"  {line}")
 
 
 def _build(spec, res, strat, cfg, enc, claims_rep, ds, part, quick) -> dict:
@@ -377,13 +413,6 @@ def _seal_shards(folder: Path, names, frame, shards, ids, *, reuse: bool) -> dic
     for n, idx in zip(names, shards, strict=True):
         total += seal_table(frame.iloc[idx], folder / f"{n}.sealed", [ids[n].recipient()])
     return {"sealed_files": len(names), "bytes": total}
-
-
-def _opener(path: Path, identity) -> Callable:
-    def load():
-        return open_table(path, [identity])
-
-    return load
 
 
 def _claims(spec: ScenarioSpec, clients, target: str, con: Console) -> tuple[dict, list]:

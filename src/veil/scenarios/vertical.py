@@ -1,26 +1,28 @@
-"""A bank, a shop and an employment agency train one credit-risk model on the same people
-without showing each other their columns (``veil demo vertical``; docs/vertical.md).
+"""Vertical federations on real data: parties hold different columns of the same people
+(``veil demo retail``, ``veil demo government``; docs/vertical.md).
 
-The bank is the label party. The shop and the agency each run ``veil party serve`` on
-127.0.0.1 (``--in-process`` keeps them in this process). PSI aligns the three customer lists;
-SecureBoost trains with all three parties and hetero logistic regression with the bank and
-the agency; the shop's process is killed in the middle of SecureBoost and the run resumes
-from the last completed tree. The report compares each model with the same model trained on
-the joined table in one place (which no party could do: it is the simulation's yardstick)
-and with the bank alone.
+The label party drives; every other party runs ``veil party serve`` on 127.0.0.1
+(``--in-process`` keeps them in this process). PSI aligns the lists; SecureBoost trains with
+every party and hetero logistic regression with the label party and one other; one party's
+process is killed (SIGKILL) in the middle of SecureBoost and the run resumes from the last
+completed tree. The report compares each model with the same model on the joined table in
+one place (which no party could build: the simulation's yardstick) and with the label party
+alone, and says what the model learned from whom.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from rich.console import Console
 
-from veil.scenarios.vertical_data import ID, LABEL, POSITIVE, write_parties
-from veil.scenarios.vertical_report import HOSTS, baselines, plot, summarise
+from veil.scenarios.vertical_data import GOVERNMENT, ID, RETAIL, DataPlan, write_parties
+from veil.scenarios.vertical_report import plot, summarise
+from veil.vertical.baselines import baselines
 from veil.vertical.federation import Federation, HostSpec
 from veil.vertical.gbdt import GBDTConfig
 from veil.vertical.hetero_lr import HeteroLRConfig
@@ -31,11 +33,27 @@ from veil.vertical.training import VerticalSettings, run_guest
 console = Console()
 
 
-def settings_for(quick: bool, seed: int, scheme: str) -> VerticalSettings:
+@dataclass(frozen=True)
+class VerticalDemo:
+    plan: DataPlan
+    title: str
+    lr_host: str  # the party hetero LR trains with (two parties)
+    crash: str  # the party killed mid-SecureBoost
+
+
+DEMOS = {
+    "retail": VerticalDemo(RETAIL, "a bank and an e-commerce platform", "platform", "platform"),
+    "government": VerticalDemo(
+        GOVERNMENT, "the health, tax and census departments", "census", "tax"
+    ),
+}
+
+
+def settings_for(demo: VerticalDemo, quick: bool, seed: int, scheme: str) -> VerticalSettings:
     boost = GBDTConfig(n_trees=4 if quick else 10, max_depth=3, learning_rate=0.3)
     lr = HeteroLRConfig(epochs=1 if quick else 3, batch_size=64, learning_rate=0.15, l2=0.001,
                         seed=seed)  # fmt: skip
-    return VerticalSettings(scheme=scheme, seed=seed, boost=boost, lr=lr, lr_host="agency")
+    return VerticalSettings(scheme=scheme, seed=seed, boost=boost, lr=lr, lr_host=demo.lr_host)
 
 
 def crash_once(fed: Federation, party: str, kind: str, nth: int):
@@ -57,6 +75,7 @@ def crash_once(fed: Federation, party: str, kind: str, nth: int):
 
 
 def run(
+    demo: VerticalDemo | str,
     out: Path,
     *,
     quick: bool = False,
@@ -65,25 +84,30 @@ def run(
     crash: bool = True,
     scheme: str = "ou",
 ) -> dict:
+    demo = DEMOS[demo] if isinstance(demo, str) else demo
+    plan = demo.plan
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    files = write_parties(out / "data", seed)
-    bank = read_table(files["bank"].path, ID, label=LABEL, positive=POSITIVE)
-    specs = [HostSpec(name, files[name].path, ID) for name in HOSTS]
-    settings = settings_for(quick, seed, scheme)
-    console.print(f"[bold]veil demo vertical[/]: bank (labels) + shop + agency, "
-                  f"{'processes' if processes else 'in process'}, HE {scheme}")  # fmt: skip
-    with Federation(out, specs, processes=processes, guest="bank") as fed:
+    paths = write_parties(plan, out / "data", seed)
+    guest = read_table(paths[plan.label_party], ID, label=plan.label, positive=plan.positive)
+    hosts = [p.name for p in plan.parties[1:]]
+    settings = settings_for(demo, quick, seed, scheme)
+    where = "processes" if processes else "in process"
+    console.rule(f"[bold]veil demo {plan.name}[/] — {demo.title}, {where}, HE {scheme}")
+    specs = [HostSpec(name, paths[name], ID) for name in hosts]
+    with Federation(out, specs, processes=processes, guest=plan.label_party) as fed:
         if crash:
-            fed.channel.before_call = crash_once(fed, "shop", "sb.tree", nth=3)
-        guest_run = run_guest(fed.channel, bank, settings, out, fed.resilient)
+            fed.channel.before_call = crash_once(fed, demo.crash, "sb.tree", nth=3)
+        guest_run = run_guest(fed.channel, guest, settings, out, fed.resilient)
     report = guest_run.report
-    report["baselines"] = baselines(guest_run, bank, files, settings)
+    report["scenario"] = plan.name
+    tables = {name: read_table(paths[name], ID) for name in hosts}
+    report["baselines"] = baselines(guest_run, guest, tables, settings)
     report["seconds"] = round(time.perf_counter() - start, 1)
     report["processes"] = processes
     (out / "report.json").write_text(json.dumps(report, indent=1, default=_plain) + "\n")
     plot(report, out / "report.png")
-    summarise(report)
+    summarise(report, console)
     return report
 
 

@@ -184,6 +184,9 @@ def train_lr(
         "auc": auc(y[valid_pos], proba),
         "host": host,
         "epochs": len(model.epochs),
+        "seconds_per_epoch": round(
+            float(np.median([e.seconds for e in model.epochs])) if model.epochs else 0.0, 2
+        ),
         "seconds": round(seconds, 2),
         "setup_seconds": round(model.setup_seconds, 2),
         "bytes": _traffic(channel) - bytes0,
@@ -223,7 +226,7 @@ def run_guest(
     split = hold_out(y, alignment.guest_rows, settings.valid_share, settings.seed)
     report: dict = {
         "parties": {
-            "guest": {"rows": len(guest.ids), "features": len(guest.names)},
+            channel.me.name: {"rows": len(guest.ids), "features": len(guest.names)},
             **{n: {"rows": int(h["rows"])} for n, h in hello.items()},
         },
         "alignment": {
