@@ -53,7 +53,8 @@ def settings_for(demo: VerticalDemo, quick: bool, seed: int, scheme: str) -> Ver
     boost = GBDTConfig(n_trees=4 if quick else 10, max_depth=3, learning_rate=0.3)
     lr = HeteroLRConfig(epochs=1 if quick else 3, batch_size=64, learning_rate=0.15, l2=0.001,
                         seed=seed)  # fmt: skip
-    return VerticalSettings(scheme=scheme, seed=seed, boost=boost, lr=lr, lr_host=demo.lr_host)
+    return VerticalSettings(scheme=scheme, seed=seed, boost=boost, lr=lr, lr_host=demo.lr_host,
+                            label_minimum=100)  # fmt: skip
 
 
 def crash_once(fed: Federation, party: str, kind: str, nth: int):
@@ -66,7 +67,8 @@ def crash_once(fed: Federation, party: str, kind: str, nth: int):
         seen["count"] += 1
         if seen["count"] == nth:
             seen["done"] = True
-            console.print(f"  [red]✗ {party} crashed[/] (SIGKILL) before tree {nth}; resuming")
+            how = "killed (SIGKILL)" if fed.processes else "lost its memory"
+            console.print(f"  [red]✗ {party} {how}[/] before tree {nth}; resuming")
             fed.crash(party)
             if not fed.processes:  # in process the next call would reach a fresh host
                 raise HostUnreachable(f"{party} crashed")

@@ -58,6 +58,8 @@ class HostData:
     aligned: np.ndarray | None = None
     #: every row shared with the label party (PSI's result); ``aligned`` may be a selection
     intersection: np.ndarray | None = None
+    #: the session this table serves (set by its HostParty): proofs are bound to it
+    session: bytes = b""
 
     def __post_init__(self) -> None:
         if self.features.ndim != 2 or self.features.shape != (
@@ -95,6 +97,7 @@ class HostParty:
         state_dir: os.PathLike[str] | None = None,
     ) -> None:
         self.me, self.guest, self.data, self.session = me, guest, data, session
+        data.session = session
         self._factories = dict(roles)
         self._roles: dict[str, Role] = {}
         self._lock = threading.Lock()

@@ -37,6 +37,9 @@ def serve(
     id_column: str = typer.Option(..., "--id-column", help="the column holding customer IDs"),
     columns: str = typer.Option("", "--columns", help="feature columns, comma-separated (all)"),
     state: Path = typer.Option(None, "--state", help="folder for resumable state"),  # noqa: B008
+    min_class_rows: int = typer.Option(
+        30, "--min-class-rows", help="policy: the label party must prove ≥ N rows per class"
+    ),
     host: str = typer.Option("127.0.0.1", "--host"),
     port: int = typer.Option(8830, "--port"),
     stop_with_parent: bool = typer.Option(
@@ -54,7 +57,7 @@ def serve(
     check_loopback(host)
     chosen = [c for c in columns.split(",") if c] or None
     table = read_table(data, id_column, columns=chosen)
-    party = load_host(identity, cards, guest, _session(session), table, state)
+    party = load_host(identity, cards, guest, _session(session), table, state, min_class_rows)
     if stop_with_parent:
         stop_on_stdin_eof()
     uvicorn.run(create_app(party), host=host, port=port, log_level="warning")

@@ -19,6 +19,7 @@ from veil.errors import ConfigError, DataError, ProtocolError
 from veil.vertical import hetero_lr, secureboost, wire
 from veil.vertical.align import Alignment, align
 from veil.vertical.channel import Channel, check_reply
+from veil.vertical.claims import DEFAULT_MINIMUM, prove_labels
 from veil.vertical.gbdt import GBDTConfig
 from veil.vertical.hetero_lr import HeteroLRConfig
 from veil.vertical.importance import boost_importance, lr_importance
@@ -42,6 +43,8 @@ class VerticalSettings:
     lr: HeteroLRConfig = field(default_factory=lambda: HeteroLRConfig(epochs=3, l2=0.001))
     #: the host hetero LR trains with (two parties); default: the first host
     lr_host: str | None = None
+    #: the label claim: at least this many positive and negative training rows
+    label_minimum: int = DEFAULT_MINIMUM
 
     def __post_init__(self) -> None:
         unknown = set(self.models) - set(MODELS)
@@ -224,6 +227,7 @@ def run_guest(
     keep_alignment(channel)
     x, y = guest.features[alignment.guest_rows], guest.labels[alignment.guest_rows]
     split = hold_out(y, alignment.guest_rows, settings.valid_share, settings.seed)
+    claim = prove_labels(channel, y[split[0]], settings.label_minimum)
     report: dict = {
         "parties": {
             channel.me.name: {"rows": len(guest.ids), "features": len(guest.names)},
@@ -236,6 +240,7 @@ def run_guest(
             "bytes": alignment.bytes_sent + alignment.bytes_received,
         },
         "split": {"train": len(split[0]), "valid": len(split[1]), "seed": settings.seed},
+        "claims": claim,
         "scheme": settings.scheme,
         "models": {},
     }
