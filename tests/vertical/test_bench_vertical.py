@@ -40,3 +40,8 @@ def test_bench_secureboost_quick(tmp_path: Path) -> None:
 def test_bench_hetero_lr_quick(tmp_path: Path) -> None:
     text = json.dumps(_quick("hetero_lr", tmp_path))
     assert "phe" in text and "auc" in text
+
+
+def test_bench_vertical_quick(tmp_path: Path) -> None:
+    res = json.dumps(_quick("vertical", tmp_path))
+    assert "max_abs_diff_vs_plain" in res

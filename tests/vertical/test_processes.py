@@ -27,7 +27,8 @@ def test_the_retail_demo_with_processes_survives_a_killed_host_and_stays_lossles
 ) -> None:
     from veil.scenarios.vertical import run
 
-    report = run("retail", tmp_path, quick=True, processes=True, crash=True)
+    # OU for speed: this test is about processes, crashes and losslessness, not the scheme
+    report = run("retail", tmp_path, quick=True, processes=True, crash=True, scheme="ou")
     boost = report["models"]["secureboost"]
     assert boost["resumed"] == 1 and boost["trees"] == 4
     base = report["baselines"]["secureboost"]

@@ -186,7 +186,9 @@ def _vertical_command(name: str, doc: str):
         crash: bool = typer.Option(
             True, "--crash/--no-crash", help="kill one party mid-SecureBoost and resume"
         ),
-        scheme: str = typer.Option("ou", "--scheme", help="HE scheme: ou or paillier"),
+        scheme: str = typer.Option(
+            "paillier", "--scheme", help="HE: paillier (112-bit) or ou (faster, weaker)"
+        ),
     ) -> None:
         from veil.scenarios import vertical  # lazy: HEU, PSI, scikit-learn: not for --help
 

@@ -84,7 +84,7 @@ def run(
     seed: int = 0,
     processes: bool = True,
     crash: bool = True,
-    scheme: str = "ou",
+    scheme: str = "paillier",
 ) -> dict:
     demo = DEMOS[demo] if isinstance(demo, str) else demo
     plan = demo.plan

@@ -51,7 +51,7 @@ def train_files(
     out: Path,
     positive: str | None = None,
     processes: bool = False,
-    scheme: str = "ou",
+    scheme: str = "paillier",
     trees: int = 10,
     depth: int = 3,
     epochs: int = 3,

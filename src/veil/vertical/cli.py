@@ -76,7 +76,9 @@ def train(
         ..., "--host", help="NAME=http://127.0.0.1:PORT of a host (repeat per host)"
     ),
     models: str = typer.Option("secureboost,hetero_lr", "--models", help="comma-separated"),
-    scheme: str = typer.Option("ou", "--scheme", help="HE scheme: ou or paillier"),
+    scheme: str = typer.Option(
+        "paillier", "--scheme", help="HE: paillier (112-bit) or ou (faster, weaker)"
+    ),
     trees: int = typer.Option(10, "--trees"),
     depth: int = typer.Option(3, "--depth"),
     epochs: int = typer.Option(3, "--epochs", help="hetero LR epochs"),

@@ -6,8 +6,12 @@ vertical_he``; docs/vertical.md, *Homomorphic encryption*). The label party hold
 :class:`SecretKit`; the other parties get a :class:`PublicKit` from its public key bytes.
 Ciphertext matrices travel as HEU's own serialisation, parsed here with their shape checked.
 
-Schemes: ``paillier`` (Z-Paillier, the default; Paillier 1999) and ``ou``
-(Okamoto–Uchiyama 1998, SecretFlow's default for boosting: ~18× faster encryption).
+Schemes: ``paillier`` (Z-Paillier, the default; Paillier 1999; 2048-bit modulus: 112-bit
+security, NIST SP 800-57) and ``ou`` (Okamoto–Uchiyama 1998, SecretFlow's default for
+boosting: ~18× faster encryption). HEU 0.5.2's OU draws only a 110-bit random exponent per
+encryption (``kRandomBits2048``), so testing a guessed plaintext costs about 2⁵⁵ work
+(kangaroo): below 112 bits whatever the key size. Use it for speed where that is acceptable
+(tests, benchmarks), never by default (docs/vertical.md, *Homomorphic encryption*).
 """
 
 from __future__ import annotations

@@ -36,7 +36,7 @@ class VerticalSettings:
     """What to train and how; the defaults are the demo's."""
 
     models: tuple[str, ...] = MODELS
-    scheme: str = "ou"
+    scheme: str = "paillier"
     valid_share: float = 0.25
     seed: int = 0
     boost: GBDTConfig = field(default_factory=lambda: GBDTConfig(n_trees=10, max_depth=3))
