@@ -20,6 +20,7 @@ from veil.crypto.keys import identity_file_text
 from veil.fl.checkpoint import SealedCheckpointer
 from veil.fl.engine import RunState
 from veil.fl.explain import local
+from veil.fl.explain.importance import feature_groups
 from veil.fl.models import ModelKind, ModelSpec, build_model
 from veil.fl.params import get_vector
 from veil.fl.preprocess import Preprocessor, TableStats, infer_schema, local_stats
@@ -102,10 +103,10 @@ def test_linear_model_matches_the_closed_form(fitted) -> None:
     bg = local.background_row(prep, stats)
     frame2 = pd.DataFrame([row, {**bg, "status": "good"}])
     x, _ = prep.transform(frame2)
-    owner = local._owners(prep)
     contrib = w_diff * (x[0] - x[1])
-    for j, r in enumerate(e.reasons):
-        assert r.shap == pytest.approx(contrib[owner == j].sum(), abs=1e-5)
+    for r, (name, cols) in zip(e.reasons, feature_groups(prep), strict=True):
+        assert r.feature == name
+        assert r.shap == pytest.approx(contrib[cols].sum(), abs=1e-5)
 
 
 def _brute_force(v, k: int) -> np.ndarray:
@@ -120,19 +121,29 @@ def _brute_force(v, k: int) -> np.ndarray:
     return phi
 
 
+def _players(k: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A row of ones against a background of zeros: column j is in the coalition when 1."""
+    names = [f"c{j}" for j in range(k)]
+    return pd.DataFrame([np.ones(k)], columns=names), pd.DataFrame([np.zeros(k)], columns=names)
+
+
 def test_exact_values_match_shapleys_formula() -> None:
+    """With every coalition enumerated, shap's Kernel SHAP (as :func:`local.shap_values`
+    calls it) returns Shapley's values of an arbitrary, non-additive game."""
     k = 5
     rng = np.random.default_rng(0)
-    table = rng.normal(size=1 << k)  # an arbitrary (non-additive) game
+    table = rng.normal(size=1 << k)
 
     def key(s) -> int:
         return sum(1 << i for i in s)
 
-    def game(masks: np.ndarray) -> np.ndarray:
-        return table[(masks * (1 << np.arange(k))).sum(1)][:, None]
+    def game(z: np.ndarray) -> np.ndarray:
+        bits = (np.asarray(z, dtype=np.float64) > 0.5) @ (1 << np.arange(k))
+        return np.stack([table[bits], 2 * table[bits]], axis=1)
 
-    phi, base = local.shapley_values(game, k)
-    assert np.allclose(phi[:, 0], _brute_force(lambda s: table[key(s)], k))
+    phi, base = local.shap_values(game, *_players(k))
+    want = _brute_force(lambda s: table[key(s)], k)
+    assert np.allclose(phi[:, 0], want, atol=1e-10) and np.allclose(phi[:, 1], 2 * want)
     assert base[0] == table[0]
 
 
@@ -140,14 +151,17 @@ def test_sampled_values_for_many_columns_stay_efficient() -> None:
     k = local.MAX_EXACT + 2
     w = np.arange(1.0, k + 1)
 
-    def game(masks: np.ndarray) -> np.ndarray:
-        lin = masks @ w
-        return np.stack([lin, lin + 3.0 * masks[:, 0] * masks[:, 1]], axis=1)
+    def game(z: np.ndarray) -> np.ndarray:
+        m = np.asarray(z, dtype=np.float64)
+        lin = m @ w
+        return np.stack([lin, lin + 3.0 * m[:, 0] * m[:, 1]], axis=1)
 
-    phi, _ = local.shapley_values(game, k)
-    assert np.allclose(phi[:, 0], w)  # additive game: every order gives the exact value
+    phi, _ = local.shap_values(game, *_players(k))
+    assert np.allclose(phi[:, 0], w)  # additive game: the regression fits it exactly
     assert phi[:, 1].sum() == pytest.approx(w.sum() + 3.0)
     assert phi[0, 1] == pytest.approx(w[0] + 1.5, abs=0.3)
+    again, _ = local.shap_values(game, *_players(k))
+    assert np.array_equal(phi, again)  # seeded
 
 
 def test_background_comes_from_aggregated_statistics_only(fitted) -> None:
@@ -243,24 +257,27 @@ def test_cli_refuses_a_foreign_checkpoint_and_a_bad_row(run_dir: Path, tmp_path:
     assert r.exit_code != 0 and "does not open" in str(r.exception)
 
 
-@pytest.mark.slow
-def test_values_equal_the_shap_librarys(fitted) -> None:
-    """The same game handed to ``shap`` (Kernel SHAP with every coalition enumerated, which
-    is exact, and one background row): the same values."""
-    shap = pytest.importorskip("shap")
-    frame, prep, stats = fitted
-    spec, vec = _model(prep, ModelKind.MLP)
-    row = frame.iloc[2].to_dict()
+def test_a_wide_table_is_sampled_and_still_exact_where_it_must_be() -> None:
+    """More columns than :data:`local.MAX_EXACT`: shap samples coalitions; the values still
+    sum to prediction − base in log-odds, a column at its reference still gets 0, and a
+    logistic regression's values are still its closed form w·(x − reference)."""
+    rng = np.random.default_rng(5)
+    n, k = 80, local.MAX_EXACT + 2
+    wide = pd.DataFrame({f"x{j}": rng.normal(j, 1.0, n) for j in range(k - 1)})
+    wide["kind"] = rng.choice(["p", "q", "r"], n)
+    wide["status"] = rng.choice(["good", "bad"], n)
+    prep, stats = _consortium([wide])
+    spec, vec = _model(prep, ModelKind.LOGREG, seed=1)
+    bg = local.background_row(prep, stats)
+    row = wide.iloc[3].to_dict() | {"x4": bg["x4"]}
     e = local.explain_row(spec, vec, prep, stats, row)
-    cls = prep.classes.index(local.risk_class(prep, stats))
-    ex, eb = local._encode(prep, [row, local.background_row(prep, stats)])
-    owner, score = local._owners(prep), local._scorer(spec, vec, cls)
-
-    def f(masks: np.ndarray) -> np.ndarray:
-        return score(np.where(masks[:, owner] > 0.5, ex, eb))[:, 0]
-
-    k = len(e.reasons)
-    kernel = shap.KernelExplainer(f, np.zeros((1, k)))
-    got = kernel.shap_values(np.ones((1, k)), nsamples=2**k, l1_reg=False, silent=True)
-    assert np.allclose(got[0], [r.shap for r in e.reasons], atol=1e-5)
-    assert kernel.expected_value == pytest.approx(e.base_value, abs=1e-5)
+    assert len(e.reasons) == k
+    assert sum(r.shap for r in e.reasons) == pytest.approx(e.log_odds - e.base_value, abs=1e-6)
+    by = {r.feature: r for r in e.reasons}
+    assert by["x4"].shap == 0.0 and by["x4"].shap_probability == 0.0
+    c = prep.classes.index(local.risk_class(prep, stats))
+    w = vec[: spec.n_features * 2].reshape(2, -1).astype(np.float64)
+    x, _ = prep.transform(pd.DataFrame([row, {**bg, "status": "good"}]))
+    contrib = (w[c] - w[1 - c]) * (x[0] - x[1])
+    for name, cols in feature_groups(prep):
+        assert by[name].shap == pytest.approx(contrib[cols].sum(), abs=1e-5)

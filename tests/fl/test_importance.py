@@ -36,21 +36,53 @@ def test_groups_are_original_columns():
     assert sorted(np.concatenate(list(groups.values()))) == list(range(len(names)))
 
 
-def test_a_column_the_model_ignores_has_zero_importance():
-    frame = _frame()
-    prep = fit_federated([frame], infer_schema(frame, "t"))
-    x, y = prep.transform(frame)
+def _logreg_on_a(prep):
+    """A logistic regression whose logit depends on column "a" only."""
     spec = ModelSpec(ModelKind.LOGREG, prep.n_features, 2, ())
     model = build_model(spec, seed=0)
     w = model.state_dict()
     key = next(k for k in w if k.endswith("weight"))
     w[key].zero_()
-    w[key][1, 0], w[key][0, 0] = 3.0, -3.0  # logit depends on column "a" only
+    w[key][1, 0], w[key][0, 0] = 3.0, -3.0
     model.load_state_dict(w)
-    groups = imp.feature_groups(prep)
-    v = imp.permutation_importance(spec, get_vector(model), x, y, groups, repeats=4, seed=1)
+    return spec, get_vector(model)
+
+
+def test_a_column_the_model_ignores_has_zero_importance():
+    frame = _frame()
+    prep = fit_federated([frame], infer_schema(frame, "t"))
+    spec, vec = _logreg_on_a(prep)
+    v = imp.permutation_importance(prep, spec, vec, frame, repeats=4, seed=1)
+    assert imp.columns(prep) == [name for name, _ in imp.feature_groups(prep)]
     assert v[0] > 0.5  # permuting "a" destroys the model
     assert np.allclose(v[1:], 0.0, atol=1e-9)  # "b" and "c" change no prediction
+
+
+def test_importance_is_the_mean_rise_in_log_loss_over_seeded_repeats():
+    """The value is LL(permuted) − LL(original), averaged; seeded, hence reproducible;
+    a one-class sample (where AUC is undefined) is scored too."""
+    from sklearn.metrics import log_loss
+
+    frame = _frame()
+    prep = fit_federated([frame], infer_schema(frame, "t"))
+    spec, vec = _logreg_on_a(prep)
+    est = imp.released_classifier(prep, spec, vec)
+    x, y = frame[imp.columns(prep)], prep.transform(frame)[1]
+    base = log_loss(y, est.predict_proba(x), labels=[0, 1])
+    v = imp.permutation_importance(prep, spec, vec, frame, repeats=3, seed=[7, 8])
+    again = imp.permutation_importance(prep, spec, vec, frame, repeats=3, seed=[7, 8])
+    assert np.array_equal(v, again)
+    shuffled = x.assign(a=x["a"].sample(frac=1.0, random_state=0).to_numpy())
+    assert log_loss(y, est.predict_proba(shuffled), labels=[0, 1]) - base == pytest.approx(
+        v[0], rel=0.5
+    )  # one shuffle against the mean of three: the same scale
+    for j, col in enumerate(imp.columns(prep)):  # the lookup encodes as the preprocessor does
+        perm = x.assign(**{col: x[col].sample(frac=1.0, random_state=j).to_numpy()})
+        direct, _ = prep.transform(perm.assign(t="pos"))
+        assert np.array_equal(est.encode(perm), direct)
+    one_class = frame[frame["t"] == "pos"]
+    w = imp.permutation_importance(prep, spec, vec, one_class, repeats=2)
+    assert w.shape == (3,) and np.isfinite(w).all()
 
 
 def test_codec_releases_weighted_mean_and_spread_only():

@@ -1,17 +1,18 @@
 """Per-decision explanations where the row lives (docs/explain.md, *One decision*).
 
 A member explains one of its own applicants with the released global model: exact Shapley
-values (Shapley 1953; the SHAP attribution of Lundberg & Lee 2017, interventional form) of the
-model's log-odds over the table's *original* columns — a categorical column's one-hot block
-and a numeric column's missing-value indicator move as one player. The reference point is a
+values (Shapley 1953; the SHAP attribution of Lundberg & Lee 2017, interventional form),
+computed by shap's ``KernelExplainer``, of the model's log-odds over the table's *original*
+columns — a categorical column's one-hot block and a numeric column's missing-value
+indicator move as one player. The reference point is a
 single synthetic applicant built from the consortium's aggregated preprocessing statistics
 (:func:`background_row`: every numeric column at its consortium mean, every categorical one
 at its most frequent level), never from another member's rows. With one reference point the
 value of a coalition S is f(x_S, b_rest), so the values sum exactly to f(x) − f(b)
 (efficiency) and a column equal to its reference value gets 0.
 
-Up to :data:`MAX_EXACT` columns every coalition is evaluated (2^k model rows, one batch);
-beyond that, antithetic permutation sampling estimates the same values (still efficient).
+Up to :data:`MAX_EXACT` columns Kernel SHAP evaluates every coalition (2^k − 2 model rows,
+one batch) and is exact; beyond that it samples :data:`SAMPLES` coalitions (still efficient).
 """
 
 from __future__ import annotations
@@ -44,8 +45,8 @@ BACKGROUND = "consortium means and most frequent levels (aggregated preprocessin
 UNITS = "log-odds"
 PREP_FORMAT = "veil-preprocessing/1"
 PREP_FILE = "preprocessing.json"
-MAX_EXACT = 14  # 2^14 = 16,384 model rows: exact; more columns: sampled permutations
-PERMUTATIONS = 256  # sampled orders (half of them the reverses of the others)
+MAX_EXACT = 14  # up to 14 columns differing from the reference: every coalition (exact)
+SAMPLES = 2**MAX_EXACT  # more: Kernel SHAP's sampled coalitions (the same 16,384 model rows)
 
 
 # ---------------------------------------------------------------- aggregated statistics
@@ -138,46 +139,37 @@ def member_table(path: Path, identity: Path | None = None) -> pd.DataFrame:
 # ---------------------------------------------------------------- Shapley values
 
 
-def shapley_values(
-    f: Callable[[np.ndarray], np.ndarray], k: int, *, seed: int = 0
+def shap_values(
+    model: Callable[[np.ndarray], np.ndarray],
+    row: pd.DataFrame,
+    background: pd.DataFrame,
+    *,
+    seed: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(values (k, m), f(∅) (m,)) for a set function given as ``f(masks) -> (n, m)``, where
-    ``masks`` is a bool (n, k) matrix of coalitions; exact up to :data:`MAX_EXACT` players."""
-    if k <= MAX_EXACT:
-        return _exact(f, k)
-    return _permutations(f, k, seed)
+    """(values (k, m), model(background) (m,)) of ``row`` (one row, k columns) against one
+    ``background`` row, for ``model``: an (n, k) object array of those columns → (n, m).
 
+    shap's ``KernelExplainer`` (Lundberg & Lee 2017) with the identity link and no L1
+    selection. With one background row the value of a coalition S is model(x_S, b_rest);
+    when ``nsamples`` ≥ 2^k − 2 Kernel SHAP evaluates every coalition and its weighted
+    regression returns the exact Shapley values. Only the columns that differ from the
+    background play (the others get exactly 0), so this holds up to :data:`MAX_EXACT`
+    differing columns; beyond, shap samples :data:`SAMPLES` coalitions (the smallest and
+    largest fully, the rest drawn by the Shapley kernel, seeded), still summing exactly to
+    model(row) − model(background)."""
+    import shap  # lazy: shap (≈1 s beyond torch and pandas) only to explain a decision
 
-def _exact(f: Callable[[np.ndarray], np.ndarray], k: int) -> tuple[np.ndarray, np.ndarray]:
-    ids = np.arange(1 << k)
-    masks = ((ids[:, None] >> np.arange(k)) & 1).astype(bool)
-    v = np.asarray(f(masks), dtype=np.float64).reshape(len(ids), -1)
-    size = masks.sum(axis=1)
-    # weight of a coalition S (without j) in player j's value: |S|! (k−|S|−1)! / k!
-    weight = np.array([1.0 / (k * math.comb(k - 1, s)) for s in range(k)])
-    phi = np.empty((k, v.shape[1]))
-    for j in range(k):
-        without = ids[~masks[:, j]]
-        phi[j] = (weight[size[without]][:, None] * (v[without | (1 << j)] - v[without])).sum(0)
-    return phi, v[0]
-
-
-def _permutations(
-    f: Callable[[np.ndarray], np.ndarray], k: int, seed: int
-) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    half = np.argsort(rng.random((PERMUTATIONS // 2, k)), axis=1)
-    orders = np.vstack([half, half[:, ::-1]])  # antithetic: each order and its reverse
-    p = len(orders)
-    # masks[o, t] = the first t players of order o (t = 0..k)
-    rank = np.empty_like(orders)
-    rank[np.arange(p)[:, None], orders] = np.arange(k)
-    masks = rank[:, None, :] < np.arange(k + 1)[None, :, None]
-    v = np.asarray(f(masks.reshape(-1, k)), dtype=np.float64).reshape(p, k + 1, -1)
-    gains = v[:, 1:] - v[:, :-1]  # (p, k, m): gain of the t-th player of each order
-    phi = np.zeros((k, v.shape[2]))
-    np.add.at(phi, orders.ravel(), gains.reshape(p * k, -1))
-    return phi / p, v[0, 0]
+    k = row.shape[1]
+    explainer = shap.KernelExplainer(model, background, link="identity")
+    state = np.random.get_state()  # shap samples with numpy's global generator
+    np.random.seed(seed)
+    try:
+        # shap caps nsamples at 2^k' − 2 (k' differing columns): every coalition up to 14
+        phi = explainer.shap_values(row, nsamples=SAMPLES, l1_reg=False, silent=True)
+    finally:
+        np.random.set_state(state)
+    base = np.atleast_1d(np.asarray(explainer.expected_value, dtype=np.float64))
+    return np.asarray(phi, dtype=np.float64).reshape(k, len(base)), base
 
 
 # ---------------------------------------------------------------- one decision
@@ -251,15 +243,10 @@ def explain_row(
     missing = [c for c in cols if c not in row]
     if missing:
         raise DataError(f"the row lacks columns {missing}")
-    ex, eb = _encode(prep, [dict(row), bg])
-    owner = _owners(prep)
-    score = _scorer(spec, vector, prep.classes.index(cls))
-
-    def game(masks: np.ndarray) -> np.ndarray:
-        return score(np.where(masks[:, owner], ex, eb))
-
-    phi, base = shapley_values(game, len(cols))
-    full = score(ex[None, :])[0]
+    model = _model_of_columns(spec, vector, prep, prep.classes.index(cls))
+    x = _frame_of([{c: row[c] for c in cols}], cols)
+    phi, base = shap_values(model, x, _frame_of([bg], cols))
+    full = model(x.to_numpy(dtype=object))[0]
     reasons = tuple(
         Reason(c, _plain(row[c]), bg[c], float(phi[j, 0]), float(phi[j, 1]))
         for j, c in enumerate(cols)
@@ -270,24 +257,32 @@ def explain_row(
     )  # fmt: skip
 
 
-def _encode(prep: Preprocessor, rows: list[dict]) -> tuple[np.ndarray, ...]:
-    """Encode rows with the consortium's own preprocessor (the target is a placeholder)."""
+def _frame_of(rows: list[dict], cols: list[str]) -> pd.DataFrame:
+    """Rows of original columns as a frame (columns of numbers as floats)."""
     import pandas as pd  # lazy: pandas (≈0.3 s) only for tables
 
-    frame = pd.DataFrame([{**r, prep.schema.target: prep.classes[0]} for r in rows])
-    x, _ = prep.transform(frame)
-    return tuple(x.astype(np.float64))
+    return pd.DataFrame(rows, columns=cols).infer_objects()
 
 
-def _owners(prep: Preprocessor) -> np.ndarray:
-    """For each encoded column, the index of the original column it comes from."""
+def _model_of_columns(
+    spec: ModelSpec, vector: np.ndarray, prep: Preprocessor, cls: int
+) -> Callable[[np.ndarray], np.ndarray]:
+    """The function explained: an (n, k) array of the *original* columns → (n, 2), the
+    log-odds of class ``cls`` and its probability, through the consortium's preprocessor
+    (a categorical column's one-hot block and a number's missing-value indicator follow
+    their column) and the released model."""
     cols = [*prep.schema.numeric, *prep.schema.categorical]
-    pos = {c: i for i, c in enumerate(cols)}
-    owner = list(range(len(prep.schema.numeric)))
-    owner += [pos[c] for c in prep.indicators]
-    for col, levels in zip(prep.schema.categorical, prep.levels, strict=True):
-        owner += [pos[col]] * len(levels)
-    return np.asarray(owner)
+    score = _scorer(spec, vector, cls)
+    target, placeholder = prep.schema.target, prep.classes[0]  # transform wants a target
+
+    def model(z: np.ndarray) -> np.ndarray:
+        import pandas as pd  # lazy: pandas (≈0.3 s) only for tables
+
+        frame = pd.DataFrame(z, columns=cols).infer_objects()
+        x, _ = prep.transform(frame.assign(**{target: placeholder}))
+        return score(x)
+
+    return model
 
 
 def _scorer(spec: ModelSpec, vector: np.ndarray, cls: int) -> Callable[[np.ndarray], np.ndarray]:
