@@ -9,7 +9,8 @@ export FLWR_DISABLE_UPDATE_CHECK := 1
 export HF_HUB_OFFLINE := 1
 export DO_NOT_TRACK := 1
 
-.PHONY: setup demo test bench lint fuzz clean
+.PHONY: setup psi-venv demo test bench lint fuzz clean
+PSI_VENV := .venv-psi
 
 # PostgreSQL server binaries for the Aggregator-state tests (Debian's package; CI runs as root)
 setup: $(STAMP)
@@ -30,11 +31,15 @@ demo: setup
 	$(BIN)/veil demo seal --out runs/demo-seal
 	$(BIN)/veil demo finance --out runs/demo --secure --record-dp --malicious 2
 
-test: setup
+# SecretFlow's spu (PSI RR22) pins numpy<2: it gets a virtualenv of its own (docs/vertical.md)
+psi-venv:
+	PY=$(PY) scripts/psi-venv.sh $(PSI_VENV)
+
+test: setup psi-venv
 	$(BIN)/python -m pytest -q
 
 # age is the baseline of the sealing benchmark (Debian package); gpg ships with the base image
-bench: setup
+bench: setup psi-venv
 	$(BIN)/python -m pip install -q -e '.[fl-sim]'  # Flower's simulation runtime (Ray) for the Flower rows
 	command -v age >/dev/null || (apt-get update -qq && apt-get install -y -qq age) || echo "age unavailable: its rows are skipped"
 	$(BIN)/python -m bench
@@ -50,4 +55,4 @@ fuzz: setup
 	nice -n 19 $(BIN)/python -m fuzz --seconds $(FUZZ_SECONDS)
 
 clean:
-	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(PSI_VENV) build *.egg-info src/*.egg-info .pytest_cache .ruff_cache

@@ -11,6 +11,11 @@ alignment*). Per host, with IDs first normalised and hashed (:mod:`veil.vertical
 * after every host: ``psi.result`` {digests} → {rows}: the digests of the IDs *all* hosts
   share with the guest, in a random order; the host finds its rows in that order.
 
+With ``backend="spu"`` the first two steps are instead ``psi.spu_start`` {port, protocol,
+link_id, cert} → {port, host_rows, cert}: each party runs one worker of SecretFlow spu's PSI
+(RR22 by default) in the PSI venv, over spu's own TLS link on loopback
+(:mod:`veil.vertical.psi_spu`); ``psi.result`` is unchanged.
+
 The order is a uniformly random permutation, not the guest's row order (which may itself
 say something, e.g. sign-up date). With several hosts each one learns the final
 intersection, so it learns that those of its shared IDs left out are missing at another host.
@@ -18,18 +23,21 @@ intersection, so it learns that those of its shared IDs left out are missing at 
 
 from __future__ import annotations
 
+import contextlib
 import secrets
+import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import private_set_intersection.python as psi
 
-from veil.errors import DataError, FormatError, ProtocolError
-from veil.vertical import wire
+from veil.errors import ConfigError, DataError, FormatError, ProtocolError
+from veil.vertical import psi_spu, wire
 from veil.vertical.channel import Channel, HostData, check_reply
 from veil.vertical.ids import DIGEST_BYTES, digests
 from veil.vertical.wire import Fields
@@ -41,6 +49,8 @@ POINT_BYTES = 33
 MAX_ITEMS = 20_000_000
 #: the library's false-positive rate: ignored by the RAW setup, which is exact
 _FPR = 1e-9
+#: ``align``'s PSI implementations: openmined-psi in-process, or spu's workers (psi_spu)
+BACKENDS = ("openmined", "spu")
 
 
 def _parse(cls: type, blob: bytes, what: str) -> Any:
@@ -80,12 +90,17 @@ class PsiHost:
         self._server: psi.server | None = None
         self._client_size = 0
         self._answered = False
+        self._spu: psi_spu.HostRun | None = None  # backend "spu": this run's worker
+        #: backend "spu": the last completed run's worker report (phases, peak RSS)
+        self.spu_report: dict | None = None
 
     def handle(self, kind: str, fields: Fields) -> Fields:
         if kind == "psi.setup":
             return self._setup(fields)
         if kind == "psi.request":
             return self._request(fields)
+        if kind == "psi.spu_start":
+            return self._spu_start(fields)
         if kind == "psi.result":
             return self._result(fields)
         if kind == "psi.select":
@@ -110,13 +125,30 @@ class PsiHost:
         assert isinstance(client_size, int)
         if not 0 < client_size <= MAX_ITEMS:
             raise FormatError(f"client_size must be in 1..{MAX_ITEMS}")
-        if self._rows is None:
-            self._rows = {d: row for row, d in enumerate(digests(self.data.ids))}
-        items = [d.hex() for d in self._rows]
+        self._drop_spu()
+        items = [d.hex() for d in self._own_rows()]
         server = psi.server.CreateWithNewKey(True)
         setup = server.CreateSetupMessage(_FPR, client_size, items, psi.DataStructure.RAW)
         self._server, self._client_size, self._answered = server, client_size, False
         return {"setup": setup.SerializeToString()}
+
+    def _own_rows(self) -> dict[bytes, int]:
+        if self._rows is None:
+            self._rows = {d: row for row, d in enumerate(digests(self.data.ids))}
+        return self._rows
+
+    def _drop_spu(self) -> None:
+        if self._spu is not None:
+            self._spu.abandon()
+            self._spu = None
+
+    def _spu_start(self, fields: Fields) -> Fields:
+        """Backend ``spu``: start this host's worker (spu's PSI sender) for one run."""
+        self._drop_spu()
+        self._server, self._answered = None, False
+        rows = self._own_rows()
+        self._spu = psi_spu.HostRun([d.hex() for d in rows], fields)
+        return self._spu.reply(len(rows))
 
     def _request(self, fields: Fields) -> Fields:
         if self._server is None:
@@ -136,6 +168,10 @@ class PsiHost:
         return {"response": response.SerializeToString()}
 
     def _result(self, fields: Fields) -> Fields:
+        if self._spu is not None:  # the worker must have finished the protocol
+            run, self._spu = self._spu, None
+            self.spu_report = run.finish()
+            self._answered = True
         if not self._answered or self._rows is None:
             raise ProtocolError("psi.result before a completed psi.request")
         self._answered = False  # one result per run, accepted or not: no probing
@@ -184,6 +220,8 @@ class Alignment:
     seconds: float = 0.0
     #: guest-side wall seconds per phase, summed over hosts (host work is inside the calls)
     phases: dict[str, float] = field(default_factory=dict)
+    #: backend "spu": the guest worker's report per host (its phases, peak RSS)
+    spu_reports: dict[str, dict] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.size != len(self.guest_rows):
@@ -243,11 +281,24 @@ def _bytes(fields: Fields, name: str) -> bytes:
 
 
 def align(
-    channel: Channel, guest_ids: Sequence[str], *, hosts: Sequence[str] | None = None
+    channel: Channel,
+    guest_ids: Sequence[str],
+    *,
+    hosts: Sequence[str] | None = None,
+    backend: str = "openmined",
+    spu_protocol: str = "RR22",
 ) -> Alignment:
     """Align the guest's table with every host's (or those named) by PSI; each host's
-    ``HostData.aligned`` is set to its rows in the returned order."""
+    ``HostData.aligned`` is set to its rows in the returned order.
+
+    ``backend``: ``"openmined"`` (ECDH-PSI over P-256 in this process, over the sealed
+    channel) or ``"spu"`` (SecretFlow spu's ``spu_protocol``, RR22 by default, in worker
+    processes of the PSI venv over spu's TLS link; :mod:`veil.vertical.psi_spu`)."""
     start = time.perf_counter()
+    if backend not in BACKENDS:
+        raise ConfigError(f"PSI backend must be one of {', '.join(BACKENDS)}")
+    if backend == "spu":
+        psi_spu.check_protocol(spu_protocol)
     names = list(channel.parties if hosts is None else hosts)
     if not names:
         raise ProtocolError("no host to align with")
@@ -261,10 +312,27 @@ def align(
     shared: np.ndarray | None = None
     per_host: dict[str, int] = {}
     host_rows: dict[str, int] = {}
-    for name in names:
-        rows, host_rows[name] = _intersect(channel, name, items, phases)
-        per_host[name] = len(rows)
-        shared = rows if shared is None else np.intersect1d(shared, rows, assume_unique=True)
+    spu_reports: dict[str, dict] = {}
+    spu_folder = tempfile.TemporaryDirectory(prefix="veil-psi-") if backend == "spu" else None
+    with spu_folder or contextlib.nullcontext():
+        if spu_folder is not None:  # the workers' input: written once, read by each worker
+            items_file = Path(spu_folder.name) / "items.txt"
+            psi_spu.write_items(items_file, items)
+        for name in names:
+            if backend == "spu":
+                rows, host_rows[name] = psi_spu.intersect(
+                    channel,
+                    name,
+                    items,
+                    items_file,
+                    protocol=spu_protocol,
+                    phases=phases,
+                    reports=spu_reports,
+                )
+            else:
+                rows, host_rows[name] = _intersect(channel, name, items, phases)
+            per_host[name] = len(rows)
+            shared = rows if shared is None else np.intersect1d(shared, rows, assume_unique=True)
     assert shared is not None
     order = shared[_random_permutation(len(shared))]
     blob = b"".join(table[i] for i in order)
@@ -284,6 +352,7 @@ def align(
         bytes_received=received - received0,
         seconds=time.perf_counter() - start,
         phases=phases,
+        spu_reports=spu_reports,
     )
 
 
@@ -291,4 +360,4 @@ def _traffic(channel: Channel) -> tuple[int, int]:
     return sum(channel.traffic.sent.values()), sum(channel.traffic.received.values())
 
 
-__all__ = ["PREFIX", "Alignment", "PsiHost", "align"]
+__all__ = ["BACKENDS", "PREFIX", "Alignment", "PsiHost", "align"]

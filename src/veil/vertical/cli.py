@@ -85,6 +85,7 @@ def train(
     lr_host: str = typer.Option(None, "--lr-host", help="the host hetero LR trains with"),
     out: Path = typer.Option(Path("runs/vertical"), "--out", help="report and checkpoints"),  # noqa: B008
     wait: float = typer.Option(120.0, "--wait", help="seconds to wait for a crashed host"),
+    psi: str = typer.Option("auto", "--psi", help="PSI: spu (RR22), openmined, auto"),
 ) -> None:
     """As the label party: align by PSI with every host, train, score on held-out rows.
 
@@ -113,7 +114,7 @@ def train(
     settings = VerticalSettings(
         models=tuple(m for m in models.split(",") if m), scheme=scheme,
         boost=GBDTConfig(n_trees=trees, max_depth=depth), lr=HeteroLRConfig(epochs=epochs),
-        lr_host=lr_host,
+        lr_host=lr_host, psi=psi,
     )  # fmt: skip
     guest = read_table(data, id_column, label=label, positive=positive)
 

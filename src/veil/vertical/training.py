@@ -16,7 +16,7 @@ from typing import TypeVar
 import numpy as np
 
 from veil.errors import ConfigError, DataError, ProtocolError
-from veil.vertical import hetero_lr, secureboost, wire
+from veil.vertical import hetero_lr, psi_spu, secureboost, wire
 from veil.vertical.align import Alignment, align
 from veil.vertical.channel import Channel, check_reply
 from veil.vertical.claims import DEFAULT_MINIMUM, prove_labels
@@ -45,11 +45,16 @@ class VerticalSettings:
     lr_host: str | None = None
     #: the label claim: at least this many positive and negative training rows
     label_minimum: int = DEFAULT_MINIMUM
+    #: PSI backend: "spu" (RR22 in the isolated PSI venv), "openmined", or "auto" (spu when
+    #: its venv is there: scripts/psi-venv.sh)
+    psi: str = "auto"
 
     def __post_init__(self) -> None:
         unknown = set(self.models) - set(MODELS)
         if unknown or not self.models:
             raise ConfigError(f"models are {', '.join(MODELS)}; got {sorted(unknown)}")
+        if self.psi not in ("auto", "spu", "openmined"):
+            raise ConfigError("psi is auto, spu or openmined")
         if not 0.05 <= self.valid_share <= 0.5:
             raise ConfigError("valid_share must be within 0.05..0.5")
 
@@ -223,7 +228,10 @@ def run_guest(
     if guest.labels is None:
         raise DataError("the label party's table needs a label column")
     hello = {name: channel.call(name, "party.hello") for name in channel.parties}
-    alignment: Alignment = align(channel, guest.ids)
+    backend = settings.psi
+    if backend == "auto":
+        backend = "spu" if psi_spu.available() else "openmined"
+    alignment: Alignment = align(channel, guest.ids, backend=backend)
     keep_alignment(channel)
     x, y = guest.features[alignment.guest_rows], guest.labels[alignment.guest_rows]
     split = hold_out(y, alignment.guest_rows, settings.valid_share, settings.seed)
@@ -238,6 +246,7 @@ def run_guest(
             "per_host": alignment.per_host,
             "seconds": round(alignment.seconds, 2),
             "bytes": alignment.bytes_sent + alignment.bytes_received,
+            "backend": backend,
         },
         "split": {"train": len(split[0]), "valid": len(split[1]), "seed": settings.seed},
         "claims": claim,
