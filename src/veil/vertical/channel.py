@@ -3,8 +3,8 @@
 The label party (the *guest*, which holds the labels and drives every protocol) calls a
 *host* with a message kind and fields; the host's :class:`HostParty` opens it, hands it to
 the protocol role named by the kind's prefix (``psi.``, ``sb.``, ``lr.``) and seals the reply.
-:class:`InProcessChannel` runs the hosts in this process over the very same bytes (tests,
-``veil demo vertical``); :mod:`veil.vertical.server` carries them over HTTP between processes.
+:class:`InProcess` runs the hosts in this process over the very same bytes (tests,
+the vertical demos); :mod:`veil.vertical.server` carries them over HTTP between processes.
 Either way each party's received bytes can be recorded: the leakage tests search them.
 """
 

@@ -1,5 +1,5 @@
 """A vertical federation on one machine: the label party's channel to hosts that live in
-this process or in ``veil party serve`` processes on 127.0.0.1 (``veil demo vertical``, tests).
+this process or in ``veil party serve`` processes on 127.0.0.1 (the vertical demos, tests).
 
 Both shapes run the same :class:`~veil.vertical.channel.HostParty` code over the same sealed
 bytes; the process shape adds real crashes (:meth:`Federation.crash`) and restarts.

@@ -1,6 +1,6 @@
 """A whole vertical federation in one process, over the same sealed bytes as across processes.
 
-Tests and ``veil demo vertical`` use it; ``veil party serve`` (:mod:`veil.vertical.server`)
+Tests and the vertical demos use it; ``veil party serve`` (:mod:`veil.vertical.server`)
 puts each host in its own process instead.
 """
 

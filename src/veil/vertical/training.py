@@ -1,7 +1,7 @@
 """The label party's run: align, hold out, train SecureBoost and hetero LR, score, report.
 
 This is what ``veil party train`` (a user's own tables, hosts anywhere on loopback) and
-``veil demo vertical`` run. It sees only what the label party sees: its own table, the
+the vertical demos run. It sees only what the label party sees: its own table, the
 alignment, the models it keeps, the hosts' answers, and the traffic.
 """
 
