@@ -27,6 +27,7 @@ from veil.errors import CheckpointError, ConfigError, DataError, FormatError, Pr
 from veil.vertical import wire
 from veil.vertical.channel import Channel, HostData, check_reply
 from veil.vertical.he import CipherMatrix, PublicKit, SecretKit, to_bytes
+from veil.vertical.products import signed_matmul
 from veil.vertical.shares import host_lr_table
 from veil.vertical.wire import Fields
 
@@ -148,71 +149,6 @@ def _unpack_ints(data: bytes, count: int, width: int) -> list[int]:
     return [int.from_bytes(data[i : i + width], "big", signed=True) for i in step]
 
 
-#: digit width of the bucket (Pippenger) plaintext × ciphertext product
-_WINDOW = 4
-#: HEU's order map is int8: at most this many buckets in one bucket sum
-_MAX_BUCKETS = 127
-
-
-def _signed_matmul(kit: PublicKit, plain: np.ndarray, ct: CipherMatrix) -> CipherMatrix:
-    """``plain @ ct`` (int64 R × B times ciphertexts B × K) with additions instead of scalar
-    multiplications (Pippenger's bucket method on HEU's bucket sum).
-
-    A scalar multiplication by a b-bit integer costs ~b modular products (a 27-bit one
-    ~45× an addition, measured; a negative one ~4× more), so instead: add the offset
-    O = 2^m (m = bitlen max|plain|), cut every P + O into W digits of 4 bits, and per
-    (row, window) sum the ciphertexts by digit in one bucket sum — ``Σ_d d·S_d`` is the sum
-    of the cumulative bucket sums taken from the top digit down, a second bucket sum — then
-    combine the windows by Horner (× 2^4) and add −O·Σ_i ct_i once per column. About W + 2
-    additions per product instead of ~40 products; the plaintext result is the same integer.
-    """
-    plain = np.asarray(plain, dtype=np.int64)
-    rows_out, n = plain.shape
-    digits = 1 << _WINDOW
-    offset_bits = int(np.abs(plain).max(initial=0)).bit_length()
-    windows = max(1, -(-(offset_bits + 1) // _WINDOW))
-    chunk = max(1, _MAX_BUCKETS // windows)
-    if rows_out > chunk:  # the second bucket sum's order map holds (row, window) as int8
-        parts = [_signed_matmul(kit, plain[a : a + chunk], ct) for a in range(0, rows_out, chunk)]
-        return _stack_rows(kit, parts)
-    ev = kit.evaluator
-    shifted = plain.T.astype(object) + (1 << offset_bits)  # B × R, in [0, 2^(m+1))
-    cut = np.empty((n, rows_out, windows), dtype=np.int8)
-    for w in range(windows):  # top digit first in bucket order: b = 15 − digit
-        cut[:, :, w] = (digits - 1) - ((shifted >> (_WINDOW * w)) & (digits - 1)).astype(np.int8)
-    order = np.ascontiguousarray(cut.reshape(n, rows_out * windows))
-    everyone = [np.ones((1, n), dtype=np.int8)]
-    # C[f·16 + b] = Σ of the ct_i whose digit in feature f = (row, window) is ≥ 15 − b
-    (cum,) = ev.batch_feature_wise_bucket_sum(ct, everyone, order, digits, True)
-    features = rows_out * windows
-    below_top = np.ones((1, features * digits), dtype=np.int8)
-    below_top[0, digits - 1 :: digits] = 0
-    feature_of = np.repeat(np.arange(features, dtype=np.int8), digits).reshape(-1, 1)
-    # U[f] = Σ_{b < 15} C[f·16 + b] = Σ_d d·S_d (the digit-weighted sum of window f)
-    (u,) = ev.batch_feature_wise_bucket_sum(cum, [below_top], feature_of, features, False)
-    shift = kit.plain(np.array([[digits]]))
-    acc = u[[r * windows + windows - 1 for r in range(rows_out)]]
-    for w in range(windows - 2, -1, -1):
-        acc = ev.add(ev.mul(acc, shift), u[[r * windows + w for r in range(rows_out)]])
-    total = cum[[digits - 1]]  # feature 0's top cumulative bucket: Σ_i ct_i, 1 × K
-    minus = ev.mul(total, kit.plain(np.array([[-(1 << offset_bits)]])))
-    return ev.add(acc, minus[[0] * rows_out])
-
-
-def _stack_rows(kit: PublicKit, parts: list[CipherMatrix]) -> CipherMatrix:
-    """Row blocks (each R_i × K) as one (ΣR_i) × K matrix: a 0/1 embedding matrix times
-    each block (HEU multiplies by 0 and 1 at the cost of an addition), summed."""
-    sizes = [p.shape[0] for p in parts]
-    out = None
-    for start, size, part in zip(np.cumsum(sizes) - sizes, sizes, parts, strict=True):
-        embed = np.zeros((sum(sizes), size), dtype=np.int64)
-        embed[start + np.arange(size), np.arange(size)] = 1
-        block = kit.evaluator.matmul(kit.plain(embed), part)
-        out = block if out is None else kit.evaluator.add(out, block)
-    assert out is not None
-    return out
-
-
 def _encrypt_big(kit: PublicKit, values: list[int], shape: tuple[int, int]) -> CipherMatrix:
     """Fresh encryptions of Python integers beyond int64 (the masks)."""
     encoder = phe.BigintEncoder(kit.kit.get_schema())
@@ -300,11 +236,11 @@ class HeteroLRHost:
         rows = self.rows[idx]
         z_h = self.std[rows] @ self.weights
         residual = kit.evaluator.add(residual, kit.plain(_fix(z_h / 4, f).reshape(-1, 1)))
-        gradient = _signed_matmul(kit, self.fixed[rows].T, residual)
+        gradient = signed_matmul(kit, self.fixed[rows].T, residual)
         mask_bits = self._mask_bits(len(idx), rows)
         mask = [secrets.randbits(mask_bits) for _ in range(self.weights.size)]
         gradient = kit.evaluator.add(gradient, _encrypt_big(kit, mask, (len(mask), 1)))
-        cross = _signed_matmul(kit, _fix(z_h, f).reshape(1, -1), self.guest_ct[idx.tolist()])
+        cross = signed_matmul(kit, _fix(z_h, f).reshape(1, -1), self.guest_ct[idx.tolist()])
         cross = kit.evaluator.add(cross, kit.encrypt(np.zeros((1, cross.shape[1]), np.int64)))
         self.pending = (idx, mask, mask_bits - MASK_MARGIN_BITS)
         return {"gradient": to_bytes(gradient), "cross": to_bytes(cross)}
