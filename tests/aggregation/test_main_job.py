@@ -58,6 +58,13 @@ def test_make_demo_headlines_a_meaningful_per_customer_epsilon(tmp_path):
     inst = p["client_level"]
     assert inst["epsilon"] > 1000 and inst["meaningful"] is False
     assert "not meaningful with 5 institutions" in inst["label"]
+    # explanations (issue 17): importance summed through both aggregators, each bank's value
+    imp = rep["importance"]
+    assert imp["aggregation"].startswith("verified") and len(imp["features"]) == 13
+    assert imp["reference"][0]["spearman"] >= 0.9  # against the members' held-out rows, pooled
+    members = {m["name"] for m in rep["contributions"]["members"]}
+    assert members == {"bank-a", "bank-b", "bank-c", "bank-d", "bank-e"}
+    assert "AUC points" in text
     assert "not meaningful with 5 institutions" in " ".join(text.split())  # wrapped at 80
     # the hostile banks are still rejected every round
     assert all(len(r["rejected"]) == 2 and len(r["accepted"]) == 3 for r in rep["rounds"])

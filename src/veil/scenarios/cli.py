@@ -92,10 +92,10 @@ _EVAL_PRIVACY = typer.Option(
 )
 _RESUME = typer.Option(False, "--resume", help="continue from the sealed checkpoint in --out")
 _CONTRIB = typer.Option(
-    False,
-    "--contributions",
-    help="value each institution (leave-one-out, Monte Carlo Shapley) by re-running "
-    "sub-federations in quick settings; multiplies the run time (docs/explain.md)",
+    True,
+    "--contributions/--no-contributions",
+    help="value each institution (leave-one-out, Shapley) by re-running sub-federations in "
+    "quick settings: 31 short runs for five banks, ≈ 40 s (docs/explain.md)",
 )
 
 
