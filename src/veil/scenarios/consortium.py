@@ -137,8 +137,9 @@ def run(
         if secure_agg is not None:
             secure_agg.close()
     report = _build(spec, res, strat, cfg, enc, claims_rep, ds, part, quick)
-    _privacy_step(report, res, secure_agg, record_dp, customers=len(ds.frame) - len(test_df),
-                  clients=len(admitted), out=out, con=con)  # fmt: skip
+    trained = sum(len(c.frame()) for c in admitted)  # the rows DP-SGD protects
+    _privacy_step(report, res, secure_agg, record_dp, customers=trained, clients=len(admitted),
+                  out=out, con=con)  # fmt: skip
     if evaluate_privacy:
         privacy_eval.evaluate(spec, res, cfg, strategy, admitted, test_df, report, con)
     _explain_step(report, spec, res, (admitted, held), test_df, cfg, strategy, secure, out, con,

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
 METHOD = "permutation importance (rise in log-loss)"
 #: share of each member's rows it keeps out of training to measure importance on
-VALIDATION_FRACTION = 0.2
+VALIDATION_FRACTION = 0.1
 
 
 @dataclass(frozen=True)
