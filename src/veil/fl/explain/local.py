@@ -60,6 +60,7 @@ def write_preprocessing(path: Path, prep: Preprocessor, stats: TableStats) -> No
         "preprocessor": preprocessor_to_dict(prep),
         "stats": stats_to_dict(stats),
     }
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     atomic_write(Path(path), (json.dumps(doc, indent=1, sort_keys=True) + "\n").encode())
 
 
