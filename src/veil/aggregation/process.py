@@ -50,6 +50,22 @@ def free_port() -> int:
     raise ProtocolError(f"no free loopback port in {low}..{high}")
 
 
+def stop_child(proc: subprocess.Popen | None) -> None:
+    """Stop a supervised child: close its stdin (``--stop-with-parent``), SIGTERM, and SIGKILL
+    if it has not exited within 10 s."""
+    if proc is None:
+        return
+    if proc.stdin is not None:
+        proc.stdin.close()
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
 def write_private(path: Path, text: str) -> None:
     """Atomically (temporary file, fsync, rename) and readable by the owner only (0600)."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -126,15 +142,7 @@ class HelperProcess:
         self.start(timeout_s)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.stdin is not None:
-            self.proc.stdin.close()
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+        stop_child(self.proc)
         self.proc = None
 
     def __enter__(self) -> HelperProcess:

@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from veil.aggregation.process import stop_child
 from veil.errors import ConfigError, ProtocolError
 from veil.vertical.channel import HostParty
 from veil.vertical.wire import MAX_MESSAGE_BYTES
@@ -125,16 +126,7 @@ class HostProcess:
             self.proc = None
 
     def stop(self) -> None:
-        if self.proc is None:
-            return
-        if self.proc.stdin is not None:
-            self.proc.stdin.close()
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
+        stop_child(self.proc)
         self.proc = None
 
 

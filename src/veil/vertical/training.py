@@ -22,7 +22,7 @@ from veil.vertical.channel import Channel, check_reply
 from veil.vertical.claims import DEFAULT_MINIMUM, prove_labels
 from veil.vertical.gbdt import GBDTConfig
 from veil.vertical.hetero_lr import HeteroLRConfig
-from veil.vertical.importance import boost_importance, lr_importance
+from veil.vertical.importance import boost_gains, boost_importance, lr_importance
 from veil.vertical.tables import PartyTable
 
 T = TypeVar("T")
@@ -105,10 +105,6 @@ def restore_alignment(channel: Channel) -> None:
         channel.call(name, "party.restore", {"protocol": "psi", "step": 0})
 
 
-def _traffic(channel: Channel) -> int:
-    return channel.traffic.total()
-
-
 def train_boost(
     channel: Channel,
     names: list[str],
@@ -121,7 +117,7 @@ def train_boost(
 ) -> tuple[dict, secureboost.SecureBoostModel, np.ndarray]:
     """SecureBoost with every host; resumes from the last completed tree after a crash."""
     train_pos, valid_pos = split
-    start, bytes0 = time.perf_counter(), _traffic(channel)
+    start, bytes0 = time.perf_counter(), channel.traffic.total()
 
     def run(resume: bool) -> secureboost.SecureBoostModel:
         if resume:
@@ -137,26 +133,25 @@ def train_boost(
     seconds = time.perf_counter() - start
     select(channel, valid_pos)
     proba = secureboost.predict_proba(channel, model, x[valid_pos])
-    splits = [(int(p), int(f)) for t in model.trees for p, f in zip(t.party, t.feature, strict=True)
-              if f >= 0]  # fmt: skip
     result = {
         "auc": auc(y[valid_pos], proba),
         "trees": len(model.trees),
         "seconds": round(seconds, 2),
         "seconds_per_tree": round(seconds / max(1, len(model.trees)), 2),
-        "bytes": _traffic(channel) - bytes0,
+        "bytes": channel.traffic.total() - bytes0,
         "resumed": resumed,
-        "splits_by_party": _splits_by_party(splits, ["guest", *model.hosts]),
+        "splits_by_party": _splits_by_party(model, channel.me.name),
         "config": asdict(settings.boost),
         "importance": boost_importance(channel, model, names, channel.me.name),
     }
     return result, model, proba
 
 
-def _splits_by_party(splits: list[tuple[int, int]], names: list[str]) -> dict[str, int]:
+def _splits_by_party(model: secureboost.SecureBoostModel, guest: str) -> dict[str, int]:
+    names = [guest, *model.hosts]
     counts = dict.fromkeys(names, 0)
-    for party, _ in splits:
-        counts[names[party]] += 1
+    for (party, _), (_, splits) in boost_gains(model.trees).items():
+        counts[names[party]] += splits
     return counts
 
 
@@ -174,7 +169,7 @@ def train_lr(
     host = settings.lr_host or channel.parties[0]
     pair = channel.only([host])
     train_pos, valid_pos = split
-    start, bytes0 = time.perf_counter(), _traffic(channel)
+    start, bytes0 = time.perf_counter(), channel.traffic.total()
 
     def run(resume: bool) -> hetero_lr.HeteroLRModel:
         if resume:
@@ -197,7 +192,7 @@ def train_lr(
         ),
         "seconds": round(seconds, 2),
         "setup_seconds": round(model.setup_seconds, 2),
-        "bytes": _traffic(channel) - bytes0,
+        "bytes": channel.traffic.total() - bytes0,
         "resumed": resumed,
         "config": asdict(settings.lr),
         "importance": lr_importance(pair, model, x[valid_pos], valid_pos, names, channel.me.name),
