@@ -127,3 +127,52 @@ def test_cli_module_runs():
         timeout=60,
     )
     assert out.returncode == 0 and "serve" in out.stdout
+
+
+def _children(pid: int) -> list[int]:
+    """Direct children of ``pid`` (Linux /proc)."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and int((entry / "stat").read_text().split()[3]) == pid:
+                out.append(int(entry.name))
+        except (OSError, IndexError, ValueError):
+            continue
+    return out
+
+
+def test_helper_with_verify_workers_over_http_and_killed(tmp_path):
+    """``veil helper serve --workers 2``: a round with hostile reports verified on the
+    Helper's worker processes (and the Leader's own two) gives the verdicts of one thread;
+    a SIGKILLed Helper leaves no worker behind."""
+    port = free_port()
+    con = make_consortium(n_clients=5, helper_endpoint=f"http://127.0.0.1:{port}", max_batch=2)
+    hp = _HelperProcess(tmp_path, con.cfg, con.helper_hpke, port, workers=2)
+    hp.start()
+    http = HttpHelper(con.cfg.helper_endpoint, con.cfg.task_id, con.leader_signing,
+                      helper=con.cfg.helper_hpke)  # fmt: skip
+    leader = VerifiedAggregator(con.cfg, con.leader_hpke, http, workers=2)
+    try:
+        rng = np.random.default_rng(5)
+        reports = [con.builder(f"c{i}").build(0, rng.normal(size=64) * 0.1, 3) for i in range(3)]
+        reports.append(hostile_report(Attack.NAN_INF, con.builder("c3"), 0, rng.normal(size=64), 3))
+        reports.append(
+            hostile_report(Attack.TAMPERED_HELPER_SHARE, con.builder("c4"), 0, np.ones(64), 3)
+        )
+        res = leader.aggregate_round(0, reports)
+        assert sorted(res.accepted) == ["c0", "c1", "c2"]
+        assert sorted(res.rejected) == [("c3", "update_invalid"), ("c4", "helper_share_invalid")]
+        workers = _children(hp.proc.pid)
+        assert len(workers) >= 2  # the spawn pool (and its resource tracker)
+        hp.proc.kill()
+        hp.proc.wait()
+        deadline = time.time() + 20
+        while time.time() < deadline and any(Path(f"/proc/{w}").exists() for w in workers):
+            time.sleep(0.2)
+        alive = [w for w in workers if Path(f"/proc/{w}/stat").exists()
+                 and (Path(f"/proc/{w}/stat").read_text().split()[2] != "Z")]  # fmt: skip
+        assert alive == [], "verify workers outlived their Helper"
+    finally:
+        leader.close()
+        http.close()
+        hp.stop()

@@ -1,15 +1,14 @@
-"""Aggregator-side steps shared by Leader and Helper, and the Helper's request handlers.
+"""The Helper's request handlers, and the aggregate-share steps both Aggregators share.
 
-docs/protocol.md §5. PINE and Prio3Sum run their one verification round exactly as in the
-VDAF drafts (``verify_init`` → ``verifier_shares_to_message`` → ``verify_next``); a report
-counts only if both aggregators accept it.
+docs/protocol.md §5. Each report's verification is in :mod:`veil.aggregation.verification`
+(run on :mod:`veil.aggregation.verify_pool`'s workers when there are several); admission,
+pending shares, collect and the audit countersignature are here.
 """
 
 from __future__ import annotations
 
 import math
 import struct
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -27,126 +26,26 @@ from veil.aggregation.messages import (
 from veil.aggregation.report import (
     LEADER_SHARE_HASH_SIZE,
     REPORT_ID_SIZE,
-    ROLE_HELPER,
-    ROLE_LEADER,
-    PlaintextInputShare,
     Reader,
     ReportMetadata,
     open_share,
-    share_info,
     signed_message_from_hash,
-    vdaf_nonce,
     verify_key_info,
 )
 from veil.aggregation.store import StateStore
 from veil.aggregation.vdafs import TaskVdafs
+from veil.aggregation.verification import (
+    HelperVerdict,
+    decode_agg_share,
+    encode_out_share,
+    split_verify_key,
+)
+from veil.aggregation.verify_pool import VerifyPool
 from veil.audit import AuditRecord, helper_countersign, parse_record
 from veil.crypto.hpke_keys import X25519Identity
 from veil.crypto.signing import Ed25519Identity
-from veil.errors import (
-    ConfigError,
-    FormatError,
-    IntegrityError,
-    ProtocolError,
-    VdafError,
-    VerificationFailed,
-)
+from veil.errors import ConfigError, FormatError, IntegrityError, ProtocolError
 from veil.faults import failpoint
-
-PINE_VK = 16  # Pine64 (VDAF-11 TurboSHAKE) verify key size
-PRIO3_VK = 32
-
-
-class Rejected(Exception):
-    def __init__(self, reason: Reason) -> None:
-        super().__init__(reason.value)
-        self.reason = reason
-
-
-@dataclass
-class Prepared:
-    """One report after this aggregator's ``verify_init`` for both VDAFs."""
-
-    report_id: bytes
-    pine_state: object
-    pine_vs: object
-    weight_state: object
-    weight_vs: object
-
-
-def split_verify_key(vk: bytes) -> tuple[bytes, bytes]:
-    if len(vk) != PINE_VK + PRIO3_VK:
-        raise FormatError("verify key has the wrong length")
-    return vk[:PINE_VK], vk[PINE_VK:]
-
-
-def prepare(
-    vdafs: TaskVdafs,
-    agg_id: int,
-    identity: X25519Identity,
-    md: ReportMetadata,
-    sealed_share: bytes,
-    verify_key: bytes,
-) -> Prepared:
-    """Open this aggregator's share and run ``verify_init`` for PINE and Prio3Sum."""
-    role = ROLE_LEADER if agg_id == 0 else ROLE_HELPER
-    bad = Reason.LEADER_SHARE_INVALID if agg_id == 0 else Reason.HELPER_SHARE_INVALID
-    pine_vk, w_vk = split_verify_key(verify_key)
-    nonce = vdaf_nonce(md.task_id, md.round, md.report_id)
-    try:
-        plain = PlaintextInputShare.decode(open_share(identity, sealed_share, share_info(md, role)))
-        pine_share = vdafs.pine.decode_input_share(agg_id, plain.pine)
-        w_share = vdafs.weight.decode_input_share(agg_id, plain.weight)
-        pine_pub = vdafs.pine.decode_public_share(md.pine_public_share)
-    except (IntegrityError, FormatError, VdafError) as exc:
-        raise Rejected(bad) from exc
-    try:
-        ps, pvs = vdafs.pine.verify_init(pine_vk, agg_id, None, nonce, pine_pub, pine_share)
-    except VdafError as exc:
-        raise Rejected(Reason.UPDATE_INVALID) from exc
-    try:
-        w_pub = vdafs.weight.decode_public_share(md.weight_public_share)
-        ws, wvs = vdafs.weight.verify_init(w_vk, vdafs.ctx, agg_id, None, nonce, w_pub, w_share)
-    except VdafError as exc:
-        raise Rejected(Reason.WEIGHT_INVALID) from exc
-    return Prepared(md.report_id, ps, pvs, ws, wvs)
-
-
-def finish(vdafs: TaskVdafs, prep: Prepared, leader_vs: tuple, helper_vs: tuple):
-    """Combine both verifier shares and run ``verify_next``: (pine out, weight out) or Rejected."""
-    pine, w = vdafs.pine, vdafs.weight
-    try:
-        lp = (
-            leader_vs[0]
-            if not isinstance(leader_vs[0], bytes)
-            else pine.decode_verifier_share(leader_vs[0])
-        )
-        hp = (
-            helper_vs[0]
-            if not isinstance(helper_vs[0], bytes)
-            else pine.decode_verifier_share(helper_vs[0])
-        )
-        msg = pine.verifier_shares_to_message(None, [lp, hp])
-        pine_out = pine.verify_next(prep.pine_state, msg)
-    except (VerificationFailed, VdafError) as exc:
-        raise Rejected(Reason.UPDATE_INVALID) from exc
-    try:
-        wmsg = w.verifier_shares_to_message(vdafs.ctx, None, [leader_vs[1], helper_vs[1]])
-        w_out = w.verify_next(vdafs.ctx, prep.weight_state, wmsg)
-    except (VerificationFailed, VdafError) as exc:
-        raise Rejected(Reason.WEIGHT_INVALID) from exc
-    return pine_out, w_out
-
-
-def encode_out_share(vdafs: TaskVdafs, pine_out, w_out) -> bytes:
-    return vdafs.pine.encode_agg_share(pine_out) + vdafs.weight.encode_agg_share(w_out)
-
-
-def decode_agg_share(vdafs: TaskVdafs, data: bytes):
-    n = vdafs.pine.OUTPUT_LEN * vdafs.pine.field.ENCODED_SIZE
-    if len(data) <= n:
-        raise FormatError("aggregate share too short")
-    return vdafs.pine.decode_agg_share(data[:n]), vdafs.weight.decode_agg_share(None, data[n:])
 
 
 def sigma_int_per_aggregator(cfg: ConsortiumConfig, vdafs: TaskVdafs) -> float:
@@ -163,6 +62,7 @@ class HelperCore:
         identity: X25519Identity,
         store: StateStore,
         signing: Ed25519Identity | None = None,
+        workers: int | None = None,
     ) -> None:
         if identity.recipient() != cfg.helper_hpke:
             raise ProtocolError("this identity is not the consortium's Helper HPKE key")
@@ -173,8 +73,15 @@ class HelperCore:
         self.identity = identity
         self.store = store
         self.vdafs = TaskVdafs.for_config(cfg)
+        self.pool = VerifyPool(cfg, identity, self.vdafs, workers)
+
+    def close(self) -> None:
+        """Stop the verify workers, if any (the store stays the caller's)."""
+        self.pool.close()
 
     def handle_verify(self, body: bytes) -> bytes:
+        """Check and admit each report here, verify the admitted ones (on the worker pool
+        when there is one), then store each verdict in the batch's order."""
         req = VerifyRequest.decode(body)
         self._check_task(req.task_id)
         if len(req.items) > self.cfg.max_batch:
@@ -187,13 +94,25 @@ class HelperCore:
         except IntegrityError as exc:
             raise ProtocolError("the verify key does not open") from exc
         self.store.bind_verify_key(req.task_id, req.round, vk)
+        admitted = [self._admit(req, item) for item in req.items]
+        jobs = [
+            (md, item.helper_share, vk, (item.leader_pine_vs, item.leader_weight_vs))
+            for item, md in zip(req.items, admitted, strict=True)
+            if isinstance(md, ReportMetadata)
+        ]
+        verdicts = iter(self.pool.helper_verify(jobs))
         results = []
-        for item in req.items:
-            results.append(self._verify_one(req, item, vk))
+        for md in admitted:
+            if isinstance(md, ReportMetadata):
+                results.append(self._store_verdict(md, next(verdicts).result()))
+            else:
+                results.append(md)
             failpoint("helper.verifying", req.round)  # part of the batch is stored
         return encode_verify_response(results)
 
-    def _verify_one(self, req: VerifyRequest, item, vk: bytes) -> VerifyResult:
+    def _admit(self, req: VerifyRequest, item: VerifyItem) -> ReportMetadata | VerifyResult:
+        """The report's metadata once it passed every check and its id was admitted (the
+        store's atomic insert: exactly once), else the rejection to answer with."""
         try:
             r = Reader(item.metadata)
             md = ReportMetadata.read(r)
@@ -210,26 +129,15 @@ class HelperCore:
             return VerifyResult(rid, why)
         if not self.store.admit(md.task_id, rid, md.round, md.client_id):
             return VerifyResult(rid, Reason.REPLAYED)
-        try:
-            prep = prepare(self.vdafs, 1, self.identity, md, item.helper_share, vk)
-            pine_out, w_out = finish(
-                self.vdafs,
-                prep,
-                (item.leader_pine_vs, item.leader_weight_vs),
-                (prep.pine_vs, prep.weight_vs),
-            )
-        except Rejected as rej:
+        return md
+
+    def _store_verdict(self, md: ReportMetadata, verdict: HelperVerdict) -> VerifyResult:
+        rid = md.report_id
+        if verdict.reason is not None:
             self.store.drop_pending(md.task_id, md.round, rid)
-            return VerifyResult(rid, rej.reason)
-        self.store.put_pending(
-            md.task_id, md.round, rid, encode_out_share(self.vdafs, pine_out, w_out)
-        )
-        return VerifyResult(
-            rid,
-            None,
-            self.vdafs.pine.encode_verifier_share(prep.pine_vs),
-            self.vdafs.weight.encode_verifier_share(prep.weight_vs),
-        )
+            return VerifyResult(rid, verdict.reason)
+        self.store.put_pending(md.task_id, md.round, rid, verdict.out_share)
+        return VerifyResult(rid, None, verdict.pine_vs, verdict.weight_vs)
 
     def _check_client(self, md: ReportMetadata, item: VerifyItem) -> Reason | None:
         """The client's own signature, against the key enrolled in this Helper's copy of the

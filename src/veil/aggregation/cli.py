@@ -58,6 +58,12 @@ def serve(
         "--stop-with-parent",
         help="stop when standard input closes (a supervising process died or let go)",
     ),
+    workers: int = typer.Option(
+        None,
+        "--workers",
+        envvar="VEIL_VERIFY_WORKERS",
+        help="processes that verify reports in parallel (default 1: in the server's thread)",
+    ),
 ) -> None:
     """Serve the Helper on HOST:PORT (loopback only)."""
     # lazy: uvicorn, starlette, numpy and PINE (≈0.3 s) only to serve, not for `veil --help`
@@ -78,10 +84,13 @@ def serve(
         signing = None  # the consortium has no countersigned audit log
     elif signing is None:  # serve, but refuse to countersign (400 ConfigError on request)
         typer.echo(f"warning: {identity} holds no ed25519 key: no audit countersigning", err=True)
-    core = HelperCore(cfg, ident, open_store(state or db_path, ident), signing)
+    core = HelperCore(cfg, ident, open_store(state or db_path, ident), signing, workers)
     if stop_with_parent:
         stop_on_stdin_eof()
-    uvicorn.run(create_app(core), host=host, port=port, log_level="warning")
+    try:
+        uvicorn.run(create_app(core), host=host, port=port, log_level="warning")
+    finally:
+        core.close()
 
 
 def stop_on_stdin_eof() -> None:

@@ -85,6 +85,9 @@ class SecureOptions:
     #: calibrate ``target_epsilon`` so it holds against either Aggregator (z·√2), not only
     #: against outsiders (docs/dp.md, *Calibration*)
     against_one_aggregator: bool = False
+    #: processes each Aggregator verifies reports on (docs/protocol.md §7.2); None: the
+    #: ``VEIL_VERIFY_WORKERS`` environment variable, else 1
+    verify_workers: int | None = None
 
     def resolve_noise(self, rounds: int) -> float:
         if self.noise_multiplier is not None and self.target_epsilon is not None:
@@ -157,12 +160,15 @@ class SecureAggregation:
             if keyring is not None:
                 keys.save(folder / TASK_STATE, keyring)
         cfg = keys.cfg
-        helper = HelperProcess(folder, cfg, keys.helper_hpke, _port(cfg), signing=keys.helper_sig)
+        helper = HelperProcess(
+            folder, cfg, keys.helper_hpke, _port(cfg), signing=keys.helper_sig,
+            workers=opts.verify_workers,
+        )  # fmt: skip
         helper.start()
         http = HttpHelper(cfg.helper_endpoint, cfg.task_id, keys.leader_sig, helper=cfg.helper_hpke)
         audit = None if audit_path is None else open_log(audit_path, keys.leader_sig, cfg, http)
         store = SqliteStore(folder / "leader.sqlite", keys.leader_hpke)
-        leader = VerifiedAggregator(cfg, keys.leader_hpke, http, store)
+        leader = VerifiedAggregator(cfg, keys.leader_hpke, http, store, opts.verify_workers)
         return cls(
             cfg=cfg,
             leader=leader,
@@ -176,6 +182,7 @@ class SecureAggregation:
         )
 
     def close(self) -> None:
+        self.leader.close()
         if self.http is not None:
             self.http.close()
         if self.helper is not None:

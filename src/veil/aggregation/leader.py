@@ -13,20 +13,12 @@ import json
 import os
 import time
 from collections.abc import Iterable
+from concurrent.futures import Future
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from veil.aggregation.aggregator import (
-    PINE_VK,
-    PRIO3_VK,
-    Prepared,
-    Rejected,
-    decode_agg_share,
-    finish,
-    noised_share,
-    prepare,
-)
+from veil.aggregation.aggregator import noised_share
 from veil.aggregation.config import ConsortiumConfig
 from veil.aggregation.messages import (
     CollectRequest,
@@ -40,6 +32,15 @@ from veil.aggregation.report import Report, leader_share_hash, seal_share, verif
 from veil.aggregation.store import COLLECTED, SqliteStore, StateStore
 from veil.aggregation.transport import HelperTransport
 from veil.aggregation.vdafs import TaskVdafs
+from veil.aggregation.verification import (
+    PINE_VK,
+    PRIO3_VK,
+    Prepared,
+    Rejected,
+    decode_agg_share,
+    finish,
+)
+from veil.aggregation.verify_pool import VerifyPool
 from veil.crypto.hpke_keys import X25519Identity
 from veil.errors import FormatError, ProtocolError
 from veil.faults import failpoint
@@ -115,6 +116,14 @@ class _Running:
         self.rejected_ids.append((rid, reason.value))
 
 
+@dataclass
+class _Batch:
+    """Checked reports whose Leader-side ``verify_init`` has been started."""
+
+    reports: list[Report]
+    prepared: list[Future]  # each: Prepared, or the Reason it was rejected for
+
+
 #: rejected before the report's signature was checked: its report id is nobody's word, so
 #: the audit log does not record it (a forged copy of an honest report would otherwise put
 #: the honest report's id among the rejected ones)
@@ -139,6 +148,7 @@ class VerifiedAggregator:
         identity: X25519Identity,
         helper: HelperTransport,
         store: StateStore | None = None,
+        workers: int | None = None,
     ) -> None:
         if identity.recipient() != cfg.leader_hpke:
             raise ProtocolError("this identity is not the consortium's Leader HPKE key")
@@ -147,6 +157,11 @@ class VerifiedAggregator:
         self.helper = helper
         self.store = store or SqliteStore(":memory:", identity)
         self.vdafs = TaskVdafs.for_config(cfg)
+        self.pool = VerifyPool(cfg, identity, self.vdafs, workers)
+
+    def close(self) -> None:
+        """Stop the verify workers, if any."""
+        self.pool.close()
 
     def aggregate_round(self, rnd: int, reports: Iterable[Report | bytes]) -> RoundResult:
         """Verify, collect, unshard one round.
@@ -195,11 +210,13 @@ class VerifiedAggregator:
     ) -> _Job:
         """The Leader's checks, then PINE and Prio3Sum verification with the Helper, one
         batch of ``max_batch`` at a time, folding each accepted report into a running sum:
-        the reports stream through, never all in memory (cross-device rounds)."""
+        the reports stream through, never all in memory (cross-device rounds). With verify
+        workers, batch i+1 is prepared while the Helper verifies batch i (two in flight)."""
         run = _Running(self.vdafs.pine.agg_init(None), self.vdafs.weight.agg_init(None))
         vk_sealed = seal_share(self.cfg.helper_hpke, vk, verify_key_info(self.cfg.task_id, rnd))
         clients_seen: set[str] = set()
-        batch: list[tuple[Report, Prepared]] = []
+        batch: list[Report] = []
+        in_flight: _Batch | None = None
         for item in reports:
             t0 = time.perf_counter()
             run.nbytes += len(item) if isinstance(item, bytes) else len(item.encode())
@@ -208,17 +225,18 @@ class VerifiedAggregator:
             try:
                 rep = _decoded(item)
                 self._check(rep, rnd, clients_seen)
-                batch.append(
-                    (rep, prepare(self.vdafs, 0, self.identity, rep.metadata, rep.leader_share, vk))
-                )
+                batch.append(rep)
             except Rejected as rej:
                 run.reject(rep, rej.reason)
             timings["leader_prepare_s"] += time.perf_counter() - t0
             if len(batch) == self.cfg.max_batch:
-                self._verify_batch(rnd, batch, vk_sealed, run)
-                batch = []
-        if batch:
-            self._verify_batch(rnd, batch, vk_sealed, run)
+                started = self._start_batch(batch, vk)
+                if in_flight is not None:
+                    self._verify_batch(rnd, in_flight, vk_sealed, run, timings)
+                in_flight, batch = started, []
+        for pending in (in_flight, self._start_batch(batch, vk) if batch else None):
+            if pending is not None:
+                self._verify_batch(rnd, pending, vk_sealed, run, timings)
         if len(run.ids) < self.cfg.min_reports:
             raise ProtocolError(
                 f"round {rnd}: {len(run.ids)} valid reports, min_reports={self.cfg.min_reports} "
@@ -239,11 +257,32 @@ class VerifiedAggregator:
             helper_bytes=run.helper_bytes,
         )
 
+    def _start_batch(self, batch: list[Report], vk: bytes) -> _Batch:
+        """Start the Leader's ``verify_init`` of a checked batch (inline, or on the workers)."""
+        jobs = [(rep.metadata, rep.leader_share, vk) for rep in batch]
+        return _Batch(batch, self.pool.leader_prepare(jobs))
+
     def _verify_batch(
-        self, rnd: int, batch: list[tuple[Report, Prepared]], vk_sealed: bytes, run: _Running
+        self,
+        rnd: int,
+        started: _Batch,
+        vk_sealed: bytes,
+        run: _Running,
+        timings: dict[str, float],
     ) -> None:
         """Joint verification of one batch with the Helper; the reports both accept are added
         to the running sums, the others to the rejections."""
+        t0 = time.perf_counter()
+        batch: list[tuple[Report, Prepared]] = []
+        for rep, fut in zip(started.reports, started.prepared, strict=True):
+            prep = fut.result()
+            if isinstance(prep, Reason):
+                run.reject(rep, prep)
+            else:
+                batch.append((rep, prep))
+        timings["leader_prepare_s"] += time.perf_counter() - t0
+        if not batch:
+            return
         items = [
             VerifyItem(
                 rep.metadata.encode(),

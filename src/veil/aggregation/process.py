@@ -76,6 +76,7 @@ class HelperProcess:
     """A real Helper process; ``start()`` waits until ``/v1/health`` answers.
 
     ``state`` is a state URL (docs/protocol.md §7); default: ``helper.sqlite`` in ``folder``.
+    ``workers``: its verify worker processes (§7.2; None: the child's ``VEIL_VERIFY_WORKERS``).
     """
 
     def __init__(
@@ -86,8 +87,10 @@ class HelperProcess:
         port: int,
         state: str | None = None,
         signing: Ed25519Identity | None = None,
+        workers: int | None = None,
     ) -> None:
         self.folder, self.cfg, self.identity, self.port = Path(folder), cfg, identity, port
+        self.workers = workers
         self.signing = signing  # the audit countersigning key, kept in helper.identity
         self.state = state or f"sqlite://{self.folder / 'helper.sqlite'}"
         self.proc: subprocess.Popen | None = None
@@ -130,7 +133,8 @@ class HelperProcess:
         """The child's argv (a benchmark may run an instrumented server instead)."""
         return [sys.executable, "-m", "veil.cli", "helper", "serve", "--identity", str(ident),
                 "--config", str(cfg), "--host", "127.0.0.1", "--port", str(self.port),
-                "--state", self.state, "--stop-with-parent"]  # fmt: skip
+                "--state", self.state, "--stop-with-parent",
+                *(["--workers", str(self.workers)] if self.workers else [])]  # fmt: skip
 
     @property
     def alive(self) -> bool:

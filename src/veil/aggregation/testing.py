@@ -43,9 +43,16 @@ class Consortium:
     def builder(self, cid: str) -> ReportBuilder:
         return ReportBuilder(self.cfg, cid, self.client_keys[cid])
 
-    def in_process(self, helper_db=":memory:") -> tuple[VerifiedAggregator, HelperCore]:
-        core = HelperCore(self.cfg, self.helper_hpke, AggregatorStore(helper_db, self.helper_hpke))
-        return VerifiedAggregator(self.cfg, self.leader_hpke, InProcessHelper(core)), core
+    def in_process(
+        self, helper_db=":memory:", workers: int = 1
+    ) -> tuple[VerifiedAggregator, HelperCore]:
+        """Leader and Helper in this process, each verifying on ``workers`` processes."""
+        store = AggregatorStore(helper_db, self.helper_hpke)
+        core = HelperCore(self.cfg, self.helper_hpke, store, workers=workers)
+        leader = VerifiedAggregator(
+            self.cfg, self.leader_hpke, InProcessHelper(core), workers=workers
+        )
+        return leader, core
 
 
 def make_consortium(n_clients=4, dimension=64, noise=0.0, **task) -> Consortium:
