@@ -51,17 +51,26 @@ def serve_timed(identity: str, config: str, port: int, state: str) -> None:
     from veil.aggregation.config import ConsortiumConfig
     from veil.aggregation.service import create_app
     from veil.aggregation.state_url import open_store
+    from veil.aggregation.verify_pool import VerifyPool
 
     per_report: list[float] = []
     per_request: list[float] = []
 
-    class TimedCore(HelperCore):
-        def _verify_one(self, req, item, vk):
-            t = time.perf_counter()
-            try:
-                return super()._verify_one(req, item, vk)
-            finally:
+    class TimedPool(VerifyPool):
+        """Verifies in the server's thread (one worker), timing each report's verification."""
+
+        def helper_verify(self, jobs):
+            out = []
+            for job in jobs:
+                t = time.perf_counter()
+                out += super().helper_verify([job])
                 per_report.append(time.perf_counter() - t)
+            return out
+
+    class TimedCore(HelperCore):
+        def __init__(self, *args) -> None:
+            super().__init__(*args, workers=1)
+            self.pool = TimedPool(self.cfg, self.identity, self.vdafs, 1)
 
         def handle_verify(self, body: bytes) -> bytes:
             t = time.perf_counter()

@@ -89,7 +89,7 @@ def _aggregator(cons, store_cls):
 
 def setup() -> list[bytes]:
     """Two genuine signed reports (c0, c1), and the Leader ↔ Helper messages of c0's."""
-    from veil.aggregation.aggregator import PINE_VK, PRIO3_VK, HelperCore, prepare
+    from veil.aggregation.aggregator import HelperCore
     from veil.aggregation.messages import (
         CollectRequest,
         VerifyItem,
@@ -98,6 +98,7 @@ def setup() -> list[bytes]:
         decode_verify_response,
     )
     from veil.aggregation.report import Report, leader_share_hash, seal_share, verify_key_info
+    from veil.aggregation.verification import PINE_VK, PRIO3_VK, prepare
 
     cons = _consortium()
     cfg, store_cls = cons.cfg, _tracked_store()
@@ -229,8 +230,8 @@ def _collect_request(msg: bytes) -> None:
 
 
 def _verify_response(msg: bytes) -> None:
-    from veil.aggregation.aggregator import Rejected, finish
     from veil.aggregation.messages import decode_verify_response
+    from veil.aggregation.verification import Rejected, finish
 
     results = decode_verify_response(msg)
     agg = _STATE["aggregator"]

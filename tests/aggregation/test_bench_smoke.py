@@ -31,3 +31,12 @@ def test_bench_agg_quick(tmp_path):
 def test_bench_leader_store_quick(tmp_path):
     (row,) = _quick("leader_store", tmp_path)["rows"]
     assert row["ratio_durable_vs_in_memory"] > 0 and len(row["round_seconds"]["durable"]) == 1
+
+
+def test_bench_agg_scaling_quick(tmp_path):
+    res = _quick("agg_scaling", tmp_path)
+    assert [r["workers"] for r in res["throughput"]] == [1, 2]
+    assert all(r["helper_reports_per_s"] > 0 and r["leader_reports_per_s"] > 0
+               for r in res["throughput"])  # fmt: skip
+    assert [r["workers"] for r in res["round"]] == [1, 2]
+    assert all(r["upload_bytes_per_client"] > 0 for r in res["round"])

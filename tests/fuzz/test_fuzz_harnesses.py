@@ -108,7 +108,7 @@ def test_an_accepted_tampered_report_is_a_finding(harnesses, monkeypatch) -> Non
         fuzz.check(mods["report"], bytes(report))
 
     monkeypatch.setattr(
-        "veil.aggregation.aggregator.finish", lambda vdafs, prep, lvs, hvs: (None, None)
+        "veil.aggregation.verification.finish", lambda vdafs, prep, lvs, hvs: (None, None)
     )
     response = seeds["report"][-1]
     assert response[0] == 3  # selector: the Helper's verify response

@@ -85,6 +85,7 @@ def serve(
     elif signing is None:  # serve, but refuse to countersign (400 ConfigError on request)
         typer.echo(f"warning: {identity} holds no ed25519 key: no audit countersigning", err=True)
     core = HelperCore(cfg, ident, open_store(state or db_path, ident), signing, workers)
+    core.pool.start()
     if stop_with_parent:
         stop_on_stdin_eof()
     try:

@@ -40,7 +40,7 @@ from veil.aggregation.verification import (
     decode_agg_share,
     finish,
 )
-from veil.aggregation.verify_pool import VerifyPool
+from veil.aggregation.verify_pool import Deferred, VerifyPool
 from veil.crypto.hpke_keys import X25519Identity
 from veil.errors import FormatError, ProtocolError
 from veil.faults import failpoint
@@ -121,7 +121,7 @@ class _Batch:
     """Checked reports whose Leader-side ``verify_init`` has been started."""
 
     reports: list[Report]
-    prepared: list[Future]  # each: Prepared, or the Reason it was rejected for
+    prepared: list[Future | Deferred]  # each: Prepared, or the Reason it was rejected for
 
 
 #: rejected before the report's signature was checked: its report id is nobody's word, so
@@ -230,10 +230,13 @@ class VerifiedAggregator:
                 run.reject(rep, rej.reason)
             timings["leader_prepare_s"] += time.perf_counter() - t0
             if len(batch) == self.cfg.max_batch:
-                started = self._start_batch(batch, vk)
-                if in_flight is not None:
+                started, batch = self._start_batch(batch, vk), []
+                if not self.pool.parallel:  # prepared inline: verify it now, hold one batch
+                    self._verify_batch(rnd, started, vk_sealed, run, timings)
+                    continue
+                if in_flight is not None:  # the workers prepare ``started`` meanwhile
                     self._verify_batch(rnd, in_flight, vk_sealed, run, timings)
-                in_flight, batch = started, []
+                in_flight = started
         for pending in (in_flight, self._start_batch(batch, vk) if batch else None):
             if pending is not None:
                 self._verify_batch(rnd, pending, vk_sealed, run, timings)

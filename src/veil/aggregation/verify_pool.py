@@ -86,7 +86,8 @@ def check_workers(workers: int) -> int:
 
 class VerifyPool:
     """Runs :func:`helper_verify` / :func:`leader_prepare` for one Aggregator: inline when
-    ``workers == 1``, else on ``workers`` processes started on first use (``close`` stops them).
+    ``workers == 1`` (each step when its result is asked for), else on ``workers`` processes
+    started on first use (``close`` stops them).
     ``workers=None``: :func:`default_workers`.
     """
 
@@ -101,17 +102,31 @@ class VerifyPool:
         self._cfg, self._identity, self._vdafs = cfg, identity, vdafs
         self._executor: ProcessPoolExecutor | None = None
 
-    def leader_prepare(self, jobs: Sequence[tuple]) -> list[Future]:
+    @property
+    def parallel(self) -> bool:
+        """Whether work runs on worker processes (else inline, when it is submitted)."""
+        return self.workers > 1
+
+    def start(self) -> None:
+        """Start every worker now and wait until each is set up (a server calls this at
+        start, so its first round pays no spawn; otherwise workers start on first use)."""
+        if not self.parallel:
+            return
+        pool = self._pool()
+        for fut in [pool.submit(os.getpid) for _ in range(4 * self.workers)]:
+            fut.result()
+
+    def leader_prepare(self, jobs: Sequence[tuple]) -> list[Future | Deferred]:
         """``leader_prepare(md, leader_share, verify_key)`` for each job, started now."""
         return self._submit(leader_prepare, jobs)
 
-    def helper_verify(self, jobs: Sequence[tuple]) -> list[Future]:
+    def helper_verify(self, jobs: Sequence[tuple]) -> list[Future | Deferred]:
         """``helper_verify(md, helper_share, verify_key, leader_vs)`` for each job."""
         return self._submit(helper_verify, jobs)
 
-    def _submit(self, step: Callable[..., Any], jobs: Sequence[tuple]) -> list[Future]:
-        if self.workers == 1:
-            return [_done(step, (self._vdafs, self._identity, *args)) for args in jobs]
+    def _submit(self, step: Callable[..., Any], jobs: Sequence[tuple]) -> list[Future | Deferred]:
+        if not self.parallel:
+            return [Deferred(step, (self._vdafs, self._identity, *args)) for args in jobs]
         pool = self._pool()
         return [pool.submit(_in_worker, step, args) for args in jobs]
 
@@ -131,11 +146,16 @@ class VerifyPool:
             self._executor = None
 
 
-def _done(step: Callable[..., Any], args: tuple) -> Future:
-    """A future already holding ``step(*args)`` (or its exception): the inline path."""
-    fut: Future = Future()
-    try:
-        fut.set_result(step(*args))
-    except BaseException as exc:
-        fut.set_exception(exc)
-    return fut
+class Deferred:
+    """The inline path's stand-in for a future: the step runs when its result is first asked
+    for, so one report is verified and handed on at a time (no batch of outcomes is held)."""
+
+    def __init__(self, step: Callable[..., Any], args: tuple) -> None:
+        self._call: tuple[Callable[..., Any], tuple] | None = (step, args)
+        self._value: Any = None
+
+    def result(self) -> Any:
+        if self._call is not None:
+            step, args = self._call
+            self._value, self._call = step(*args), None
+        return self._value
