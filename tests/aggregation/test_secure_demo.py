@@ -21,7 +21,9 @@ def test_secure_demo_malicious_noise_off(tmp_path):
     opts = demo_options(malicious=2, noise_multiplier=0.0)
     # 5 rounds: with D fixed at all five banks' rows, the two rejected banks halve each
     # step (docs/dp.md), so AUC passes 0.6 at round 5 instead of round 3
-    rep = consortium.run(finance.SPEC, out=tmp_path, rounds=5, console=_quiet(), secure=opts)
+    rep = consortium.run(
+        finance.SPEC, out=tmp_path, rounds=5, console=_quiet(), secure=opts, explain=False
+    )
     saved = json.loads((tmp_path / "report.json").read_text())
     hostile = {"bank-d", "bank-e"}
     for r in saved["rounds"]:
@@ -40,7 +42,9 @@ def test_secure_demo_malicious_noise_off(tmp_path):
 
 def test_secure_demo_reports_epsilon(tmp_path):
     opts = demo_options(target_epsilon=50.0, delta=1e-5)
-    consortium.run(finance.SPEC, out=tmp_path, rounds=2, console=_quiet(), secure=opts)
+    consortium.run(
+        finance.SPEC, out=tmp_path, rounds=2, console=_quiet(), secure=opts, explain=False
+    )
     saved = json.loads((tmp_path / "report.json").read_text())
     eps = [r["epsilon"] for r in saved["rounds"]]
     assert eps[0] < eps[1] <= 50.0 + 1e-6

@@ -178,7 +178,7 @@ def test_secure_demo_writes_a_verifiable_log(tmp_path: Path) -> None:
 
     opts = demo_options(malicious=1, noise_multiplier=0.0)
     con = Console(file=open("/dev/null", "w"), width=120)  # noqa: SIM115
-    consortium.run(finance.SPEC, out=tmp_path, rounds=3, console=con, secure=opts)
+    consortium.run(finance.SPEC, out=tmp_path, rounds=3, console=con, secure=opts, explain=False)
     saved = json.loads((tmp_path / "report.json").read_text())
     assert saved["audit"] == {"log": "audit.log", "records": 3}
     log = tmp_path / "audit.log"

@@ -35,7 +35,7 @@ EXACT = ("--noise-multiplier", "0")
 
 def _start(out: Path, *extra: str, env: dict | None = None) -> subprocess.Popen:
     argv = [sys.executable, "-m", "veil.cli", "demo", "finance", "--secure", "--rounds",
-            str(ROUNDS), "--seed", str(SEED), "--no-contributions", "--out", str(out),
+            str(ROUNDS), "--seed", str(SEED), "--no-explain", "--out", str(out),
             *extra]  # fmt: skip
     log = open(out.parent / f"{out.name}.log", "ab")  # noqa: SIM115 - the child owns it
     return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env)

@@ -33,7 +33,7 @@ def _check_contract(rep: dict, rounds: int, clients: list[str]):
 
 def test_finance_demo_and_resume(tmp_path):
     out = tmp_path / "run"
-    rep = consortium.run(finance.SPEC, out=out, rounds=4, console=_quiet())
+    rep = consortium.run(finance.SPEC, out=out, rounds=4, console=_quiet(), explain=False)
     saved = json.loads((out / "report.json").read_text())
     assert (out / "report.png").stat().st_size > 20_000
     _check_contract(saved, 4, list(finance.SPEC.institutions))
@@ -42,8 +42,12 @@ def test_finance_demo_and_resume(tmp_path):
     for p in (out / "shards").iterdir():
         assert b"owner" not in p.read_bytes() and b"Status" not in p.read_bytes()
     # continue to 6 rounds from the sealed checkpoint == an uninterrupted 6-round run
-    resumed = consortium.run(finance.SPEC, out=out, rounds=6, resume=True, console=_quiet())
-    fresh = consortium.run(finance.SPEC, out=tmp_path / "fresh", rounds=6, console=_quiet())
+    resumed = consortium.run(
+        finance.SPEC, out=out, rounds=6, resume=True, console=_quiet(), explain=False
+    )
+    fresh = consortium.run(
+        finance.SPEC, out=tmp_path / "fresh", rounds=6, console=_quiet(), explain=False
+    )
     assert [r["metrics"] for r in resumed["rounds"]] == [r["metrics"] for r in fresh["rounds"]]
     assert rep["rounds"][:4] == resumed["rounds"][:4]
 
@@ -51,24 +55,28 @@ def test_finance_demo_and_resume(tmp_path):
 def test_resume_refuses_damaged_shard_or_checkpoint(tmp_path):
     from veil.errors import CheckpointError, IntegrityError
 
-    consortium.run(medical.SPEC, out=tmp_path, rounds=2, console=_quiet())
+    consortium.run(medical.SPEC, out=tmp_path, rounds=2, console=_quiet(), explain=False)
     ck = tmp_path / "checkpoint.sealed"
     before = ck.read_bytes()
     shard = tmp_path / "shards" / "hospital-b.sealed"
     good = shard.read_bytes()
     shard.write_bytes(good[:-1] + bytes([good[-1] ^ 1]))
     with pytest.raises(IntegrityError):
-        consortium.run(medical.SPEC, out=tmp_path, rounds=4, resume=True, console=_quiet())
+        consortium.run(
+            medical.SPEC, out=tmp_path, rounds=4, resume=True, console=_quiet(), explain=False
+        )
     assert ck.read_bytes() == before
     shard.write_bytes(good)
     ck.write_bytes(before[: len(before) // 2])
     with pytest.raises(CheckpointError):
-        consortium.run(medical.SPEC, out=tmp_path, rounds=4, resume=True, console=_quiet())
+        consortium.run(
+            medical.SPEC, out=tmp_path, rounds=4, resume=True, console=_quiet(), explain=False
+        )
     assert ck.read_bytes() == before[: len(before) // 2]
 
 
 def test_medical_demo_quick(tmp_path):
-    rep = consortium.run(medical.SPEC, out=tmp_path, quick=True, console=_quiet())
+    rep = consortium.run(medical.SPEC, out=tmp_path, quick=True, console=_quiet(), explain=False)
     _check_contract(rep, medical.SPEC.quick_rounds, list(medical.SPEC.institutions))
     assert rep["final"]["accuracy"] > 0.9
 
@@ -80,7 +88,7 @@ def test_admission_refuses_an_implausible_bank(tmp_path):
         finance.SPEC,
         policy=AdmissionPolicy(rows_min=700, rows_max=5000, rate_min_pct=5, rate_max_pct=60),
     )
-    rep = consortium.run(strict, out=tmp_path, rounds=2, console=_quiet())
+    rep = consortium.run(strict, out=tmp_path, rounds=2, console=_quiet(), explain=False)
     assert rep["claims"]["failed"] >= 1
     refused = [r["institution"] for r in rep["claims"]["per_institution"] if not r["verified"]]
     assert refused and all(n not in rep["rounds"][0]["accepted"] for n in refused)
@@ -102,7 +110,9 @@ def test_the_four_lines_are_printed(tmp_path):
     import io
 
     buf = io.StringIO()
-    consortium.run(medical.SPEC, out=tmp_path, rounds=2, console=Console(file=buf, width=200))
+    consortium.run(
+        medical.SPEC, out=tmp_path, rounds=2, console=Console(file=buf, width=200), explain=False
+    )
     text = buf.getvalue()
     assert "Data encryption completed: 3 shards sealed" in text
     assert "Proof verification result: True" in text

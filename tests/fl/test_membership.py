@@ -109,6 +109,7 @@ def test_demo_writes_privacy_evaluation(tmp_path, record_dp):
         record_dp=rdp,
         evaluate_privacy=True,
         console=Console(file=io.StringIO(), width=120),
+        explain=False,
     )
     ev = json.loads((out / "report.json").read_text())["privacy_evaluation"]
     assert ev["attack"] == "loss-threshold"

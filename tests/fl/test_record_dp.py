@@ -214,7 +214,15 @@ def test_secure_demo_with_record_dp(tmp_path):
     dp = RecordDP(max_grad_norm=1.0, target_epsilon=4.0, rounds=2)
     with open("/dev/null", "w") as sink:
         con = Console(file=sink, width=120)
-        consortium.run(finance.SPEC, out=tmp_path, rounds=2, console=con, secure=opts, record_dp=dp)
+        consortium.run(
+            finance.SPEC,
+            out=tmp_path,
+            rounds=2,
+            console=con,
+            secure=opts,
+            record_dp=dp,
+            explain=False,
+        )
     saved = json.loads((tmp_path / "report.json").read_text())
     for r in saved["rounds"]:
         assert set(r["accepted"]) == {"bank-a", "bank-b", "bank-c", "bank-d"}

@@ -40,7 +40,13 @@ def _secure():
 
 def _run(out, rounds, *, resume=False, secure=None):
     return consortium.run(
-        medical.SPEC, out=out, rounds=rounds, resume=resume, console=_quiet(), secure=secure
+        medical.SPEC,
+        out=out,
+        rounds=rounds,
+        resume=resume,
+        console=_quiet(),
+        secure=secure,
+        explain=False,
     )
 
 

@@ -98,6 +98,14 @@ _CONTRIB = typer.Option(
     "quick settings: 31 short runs for five banks, ≈ 40 s (docs/explain.md)",
 )
 
+_EXPLAIN = typer.Option(
+    True,
+    "--explain/--no-explain",
+    help="measure feature importance on the banks' held-out rows (verified with --secure) "
+    "and, with --contributions, value each bank; --no-explain skips both (the model is the "
+    "same: the held-out rows stay out of training)",
+)
+
 
 def _demo_command(scenario: str, doc: str) -> Callable[..., None]:
     """One ``veil demo <scenario>`` command; every scenario takes the same options."""
@@ -120,6 +128,7 @@ def _demo_command(scenario: str, doc: str) -> Callable[..., None]:
         max_grad_norm: float | None = _MAX_GRAD,
         evaluate_privacy: bool = _EVAL_PRIVACY,
         contributions: bool = _CONTRIB,
+        explain: bool = _EXPLAIN,
     ) -> None:
         from veil.scenarios import consortium  # lazy: numpy, torch, flwr: not for --help
 
@@ -141,6 +150,7 @@ def _demo_command(scenario: str, doc: str) -> Callable[..., None]:
             record_dp=rdp,
             evaluate_privacy=evaluate_privacy,
             contributions=contributions,
+            explain=explain,
         )
 
     command.__doc__ = doc

@@ -89,6 +89,7 @@ def run(
     record_dp: object | None = None,
     evaluate_privacy: bool = False,
     contributions: bool = False,
+    explain: bool = True,
 ) -> dict:
     """Run the whole demo; write ``report.json`` and ``report.png`` under ``out``.
 
@@ -96,7 +97,8 @@ def run(
     aggregation: sealed PINE reports, a Helper process, DP noise, ``malicious`` hostile banks.
     ``record_dp`` (:class:`veil.fl.record_dp.RecordDP`) trains every bank with DP-SGD.
     ``evaluate_privacy`` runs a membership-inference attack (:mod:`veil.scenarios.privacy_eval`).
-    Each bank keeps 20 % of its rows out of training to measure feature importance on;
+    Each bank keeps 10 % of its rows out of training to measure feature importance on
+    (``explain=False`` skips the measuring, not the hold-out: the model is the same);
     ``contributions`` also values each bank by re-run sub-federations (docs/explain.md).
     """
 
@@ -142,8 +144,10 @@ def run(
                   out=out, con=con)  # fmt: skip
     if evaluate_privacy:
         privacy_eval.evaluate(spec, res, cfg, strategy, admitted, test_df, report, con)
-    _explain_step(report, spec, res, (admitted, held), test_df, cfg, strategy, secure, out, con,
-                  contributions=contributions)  # fmt: skip
+    local.write_preprocessing(out / "preprocessing.json", res.prep, res.stats)  # veil explain
+    if explain:
+        _explain_step(report, spec, res, (admitted, held), test_df, cfg, strategy, secure, out,
+                      con, contributions=contributions)  # fmt: skip
     con.print(
         "[bold cyan]5/6 Comparison[/] with the pooled centralised model (what the consortium "
         "avoids) and with each institution alone"
@@ -284,7 +288,6 @@ def _explain_step(report, spec, res, members, test_df, cfg, strategy, secure, ou
     """Importance measured by each bank on its held-out rows, summed (verified with --secure);
     each bank's value from re-run sub-federations with ``contributions`` (docs/explain.md)."""
     con.print("[bold cyan]Explanations[/] (docs/explain.md)")
-    local.write_preprocessing(out / "preprocessing.json", res.prep, res.stats)  # veil explain
     report["importance"] = imp.global_importance(
         members[1], res.prep, res.spec, res.result.vector, reference=test_df,
         settings=imp.ImportanceSettings(seed=cfg.seed),
