@@ -32,7 +32,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import quick, write_result
-from veil.aggregation.aggregator import HelperCore
+from veil.aggregation.aggregator import HelperCore, noised_share
 from veil.aggregation.client import ReportBuilder
 from veil.aggregation.config import ConsortiumConfig
 from veil.aggregation.leader import VerifiedAggregator
@@ -130,6 +130,40 @@ def throughput(dimension: int, n: int, repeats: int) -> list[dict]:
     return rows
 
 
+def collect_terms(dimension: int, n: int) -> dict:
+    """The collect's parts (in process, one thread): the Helper's sum per report (unseal a
+    pending share from its store, decode, add), one Aggregator's noise draw, and the Leader's
+    unsharding — what §7.3 needs apart, since the sum grows with the reports and the rest
+    does not."""
+    cons = make_consortium(
+        n_clients=n, dimension=dimension, noise=1.0, max_batch=n, min_reports=1, max_weight=1
+    )
+    core = HelperCore(cons.cfg, cons.helper_hpke, AggregatorStore(":memory:", cons.helper_hpke))
+    inner = core.handle_collect
+    seconds = {}
+
+    def timed(body: bytes) -> bytes:
+        t = time.perf_counter()
+        out = inner(body)
+        seconds["helper_collect"] = time.perf_counter() - t
+        return out
+
+    core.handle_collect = timed
+    leader = VerifiedAggregator(cons.cfg, cons.leader_hpke, InProcessHelper(core), workers=1)
+    res = leader.aggregate_round(1, _reports(cons, n, dimension))
+    v = core.vdafs
+    t = time.perf_counter()
+    noised_share(cons.cfg, v, (v.pine.agg_init(None), v.weight.agg_init(None)))
+    noise = time.perf_counter() - t
+    return {
+        "dimension": dimension,
+        "reports": n,
+        "noise_s": noise,
+        "sum_s_per_report": max(seconds["helper_collect"] - noise, 0.0) / n,
+        "unshard_s": res.timings["aggregate_s"] - seconds["helper_collect"],
+    }
+
+
 def _build(args) -> bytes:
     """One client's sharding, in a worker process (its own core), timed by the caller."""
     config_toml, name, key, dimension, rnd = args
@@ -153,7 +187,7 @@ def verified_round(dimension: int, workers: int, rounds: int) -> dict:
         http = HttpHelper(cons.cfg.helper_endpoint, cons.cfg.task_id, cons.leader_signing,
                           helper=cons.cfg.helper_hpke)  # fmt: skip
         leader = VerifiedAggregator(cons.cfg, cons.leader_hpke, http, workers=workers)
-        shard_s, agg_s, totals = [], [], []
+        shard_s, agg_s, collect_s, totals = [], [], [], []
         try:
             with ProcessPoolExecutor(max_workers=2) as clients:
                 toml = cons.cfg.to_toml()
@@ -169,6 +203,7 @@ def verified_round(dimension: int, workers: int, rounds: int) -> dict:
                     if rnd:
                         shard_s.append(t1 - t0)
                         agg_s.append(t2 - t1)
+                        collect_s.append(res.timings["aggregate_s"])
                         totals.append(t2 - t0)
         finally:
             leader.close()
@@ -181,6 +216,7 @@ def verified_round(dimension: int, workers: int, rounds: int) -> dict:
         "round_seconds": statistics.median(totals),
         "shard_seconds": statistics.median(shard_s),
         "aggregators_seconds": statistics.median(agg_s),
+        "collect_seconds": statistics.median(collect_s),
         "all_round_seconds": totals,
         "upload_bytes_per_client": len(reports[0]),
     }
@@ -208,6 +244,68 @@ def flower_baselines(rounds: int) -> dict:
     }
 
 
+#: the deployment docs/protocol.md §7.3 projects to, and what it assumes
+DEPLOYMENT = {"clients": 100, "params": 10_000_000, "max_batch": 32, "leader_link_gbit_s": 10}
+LOCAL_TRAINING_S = (0, 30, 60, 120, 300)
+WORKER_COUNTS = (1, 2, 4, 8, 16, 32, 64, 128)
+
+
+def fedavg_mean_s(dimension: int, clients: int) -> float:
+    """Plain FedAvg's server work: the weighted mean of ``clients`` float32 updates."""
+    rng = np.random.default_rng(0)
+    ups = rng.normal(size=(clients, dimension)).astype(np.float32)
+    w = rng.integers(1, 100, clients).astype(np.float32)
+    times = []
+    for _ in range(5):
+        t = time.perf_counter()
+        (w[:, None] * ups).sum(axis=0) / w.sum()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def projection(terms: dict) -> dict:
+    """docs/protocol.md §7.3: the verified round against plain FedAvg for DEPLOYMENT, from
+    the terms measured here (per-core costs scale linearly with the parameters)."""
+    n, d, b = DEPLOYMENT["clients"], DEPLOYMENT["params"], DEPLOYMENT["max_batch"]
+    scale = d / terms["dimension"]
+    link = DEPLOYMENT["leader_link_gbit_s"] * 1e9 / 8
+    shard = terms["client_shard_s"] * scale
+    upload_v = n * terms["report_bytes_per_param"] * d / link
+    upload_f = n * 4 * d / link
+    v_l, v_h = terms["leader_s_per_report"] * scale, terms["helper_s_per_report"] * scale
+    collect = (terms["sum_s_per_report"] * n + 2 * terms["noise_s"] + terms["unshard_s"]) * scale
+    mean = terms["fedavg_mean_s_per_report"] * scale * n
+    rows = []
+    for train in LOCAL_TRAINING_S:
+        fedavg = train + upload_f + mean
+        per_k = {}
+        for k in WORKER_COUNTS:
+            verify = (max(v_l, v_h) * n + min(v_l, v_h) * min(b, n)) / k
+            per_k[k] = (train + shard + upload_v + verify + collect) / fedavg
+        enough = [k for k in WORKER_COUNTS if per_k[k] <= 1.5]
+        floor = (train + shard + upload_v + collect) / fedavg
+        rows.append({
+            "local_training_s": train,
+            "fedavg_round_s": fedavg,
+            "ratio_by_workers": per_k,
+            "ratio_as_workers_grow": floor,
+            "workers_for_1_5x": enough[0] if enough else None,
+        })  # fmt: skip
+    return {
+        "deployment": DEPLOYMENT,
+        "terms_s": {
+            "client_shard": shard,
+            "upload_verified": upload_v,
+            "upload_fedavg": upload_f,
+            "leader_verify_per_report_per_core": v_l,
+            "helper_verify_per_report_per_core": v_h,
+            "collect_and_noise": collect,
+            "fedavg_mean": mean,
+        },
+        "rows": rows,
+    }
+
+
 def main() -> None:
     if quick():
         sizes, round_dim, rounds, repeats = [(20_000, 4)], 20_000, 1, 1
@@ -219,6 +317,25 @@ def main() -> None:
     base = flower.get("fedavg", {}).get("round_seconds") if isinstance(flower, dict) else None
     for r in round_rows:
         r["ratio_vs_flower_fedavg"] = r["round_seconds"] / base if base else None
+    one = next(r for r in rows if r["dimension"] == round_dim and r["workers"] == 1)
+    ctt = collect_terms(round_dim, 4 if quick() else 8)
+    r1 = round_rows[0]
+    terms = {
+        "dimension": round_dim,
+        "client_shard_s": r1["shard_seconds"] * 2 / CLIENTS,  # 10 clients on 2 processes
+        "report_bytes_per_param": r1["upload_bytes_per_client"] / round_dim,
+        "leader_s_per_report": 1 / one["leader_reports_per_s"],
+        "helper_s_per_report": 1 / one["helper_reports_per_s"],
+        **{k: v for k, v in ctt.items() if k.endswith("_s") or k.endswith("_per_report")},
+        "fedavg_mean_s_per_report": fedavg_mean_s(round_dim, CLIENTS) / CLIENTS,
+    }
+    proj = projection(terms)
+    for row in proj["rows"]:
+        print(
+            f"100 clients x 10M, local training {row['local_training_s']:>3} s: "
+            f"k for 1.5x FedAvg = {row['workers_for_1_5x']}, "
+            f"ratio as k grows -> {row['ratio_as_workers_grow']:.2f}"
+        )
     if base:
         sa = flower["secagg_plus"].get("round_seconds")
         print(f"Flower FedAvg {base:.2f} s/round, SecAgg+ {sa:.2f} s/round (≈1M, same run)")
@@ -228,6 +345,8 @@ def main() -> None:
             "throughput": rows,
             "round": round_rows,
             "flower": flower,
+            "model_terms": terms,
+            "projection": proj,
             "notes": (
                 "throughput: one Aggregator's verified reports/s against its verify workers; "
                 "round: 10 clients sharding in 2 processes, Helper process with --workers k, "
