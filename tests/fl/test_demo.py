@@ -79,6 +79,9 @@ def test_medical_demo_quick(tmp_path):
     rep = consortium.run(medical.SPEC, out=tmp_path, quick=True, console=_quiet(), explain=False)
     _check_contract(rep, medical.SPEC.quick_rounds, list(medical.SPEC.institutions))
     assert rep["final"]["accuracy"] > 0.9
+    # explain=False (--no-explain): no importance or contributions, still what veil explain reads
+    assert "importance" not in rep and "contributions" not in rep
+    assert (tmp_path / "preprocessing.json").exists() and not (tmp_path / "importance.png").exists()
 
 
 def test_admission_refuses_an_implausible_bank(tmp_path):
