@@ -230,10 +230,11 @@ class VerifiedAggregator:
                 run.reject(rep, rej.reason)
             timings["leader_prepare_s"] += time.perf_counter() - t0
             if len(batch) == self.cfg.max_batch:
-                started, batch = self._start_batch(batch, vk), []
-                if not self.pool.parallel:  # prepared inline: verify it now, hold one batch
-                    self._verify_batch(rnd, started, vk_sealed, run, timings)
+                if not self.pool.parallel:  # prepared inline, verified now: one batch held
+                    self._verify_batch(rnd, self._start_batch(batch, vk), vk_sealed, run, timings)
+                    batch = []
                     continue
+                started, batch = self._start_batch(batch, vk), []
                 if in_flight is not None:  # the workers prepare ``started`` meanwhile
                     self._verify_batch(rnd, in_flight, vk_sealed, run, timings)
                 in_flight = started
