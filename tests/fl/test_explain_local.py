@@ -257,6 +257,34 @@ def test_cli_refuses_a_foreign_checkpoint_and_a_bad_row(run_dir: Path, tmp_path:
     assert r.exit_code != 0 and "does not open" in str(r.exception)
 
 
+def test_a_member_checks_the_model_with_the_public_signing_key_only(
+    run_dir: Path, tmp_path: Path
+) -> None:
+    """No private signing key in the member's copy of the run: the public one (a
+    ``.recipient`` file, or ``--signer``) authenticates the checkpoint; another key refuses it."""
+    copy = tmp_path / "run"
+    copy.mkdir()
+    for name in ("report.json", "checkpoint.sealed", local.PREP_FILE, "mine.csv"):
+        (copy / name).write_bytes((run_dir / name).read_bytes())
+    (copy / "keys").mkdir()
+    (copy / "keys" / "consortium.identity").write_bytes(
+        (run_dir / "keys" / "consortium.identity").read_bytes()
+    )
+    runner = CliRunner()
+    argv = ["explain", "--run", str(copy), "--data", str(copy / "mine.csv"), "--row", "1"]
+    r = runner.invoke(app, argv)
+    assert r.exit_code != 0 and "no signing key" in str(r.exception)
+    signer = veil.load_identities([run_dir / "keys" / "consortium-signing.identity"])[0]
+    (copy / "keys" / "consortium-signing.recipient").write_text(f"{signer.recipient()}\n")
+    r = runner.invoke(app, argv)
+    assert r.exit_code == 0, r.output
+    other = veil.generate_identity("ed25519").recipient()
+    r = runner.invoke(app, [*argv, "--signer", str(other)])
+    assert r.exit_code != 0 and "does not open" in str(r.exception)
+    r = runner.invoke(app, [*argv, "--signer", str(veil.generate_identity("x25519").recipient())])
+    assert r.exit_code != 0 and "ed25519" in str(r.exception)
+
+
 def test_a_wide_table_is_sampled_and_still_exact_where_it_must_be() -> None:
     """More columns than :data:`local.MAX_EXACT`: shap samples coalitions; the values still
     sum to prediction − base in log-odds, a column at its reference still gets 0, and a

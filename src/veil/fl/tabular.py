@@ -187,4 +187,6 @@ def _signer(out: Path, resume: bool):
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as fh:
         fh.write(identity_file_text(ident))
+    # its public half, what a member checks the checkpoint with (veil explain --signer)
+    path.with_suffix(".recipient").write_text(f"{ident.recipient()}\n")
     return ident

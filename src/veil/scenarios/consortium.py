@@ -394,6 +394,8 @@ def _keys(folder: Path, names: list[str], *, reuse: bool) -> dict:
                 fh.write(identity_file_text(ident))
         if n != SIGNING:
             out[n] = ident
+        elif not (public := folder / f"{n}.recipient").exists():
+            public.write_text(f"{ident.recipient()}\n")  # what members check signatures with
     return out
 
 

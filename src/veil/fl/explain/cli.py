@@ -27,6 +27,12 @@ _IDENT = typer.Option(None, "--identity", help="the member's key, to open a seal
 _MODEL_ID = typer.Option(
     None, "--model-identity", help="key the checkpoint is sealed to (default keys/consortium)"
 )
+_SIGNER = typer.Option(
+    None,
+    "--signer",
+    help="the run's ed25519 public key, veil:ed25519:… or a file "
+    "(default: keys/*-signing.recipient in --run)",
+)
 _ROW = typer.Option(None, "--row", help="row number (from 0) or, with --id-column, its id")
 _IDCOL = typer.Option(None, "--id-column", help="column that identifies rows")
 _PREP = typer.Option(
@@ -45,6 +51,7 @@ def explain(
     data: Path | None = _DATA,
     identity: Path | None = _IDENT,
     model_identity: Path | None = _MODEL_ID,
+    signer: str | None = _SIGNER,
     row: str | None = _ROW,
     id_column: str | None = _IDCOL,
     stats: Path | None = _PREP,
@@ -72,7 +79,7 @@ def explain(
         data = run / "shards" / f"{member}.sealed"
         identity = identity or run / "keys" / f"{member}.identity"
     prep, agg = local.read_preprocessing(stats or run / local.PREP_FILE)
-    spec, vector = local.released_model(run, model_identity)
+    spec, vector = local.released_model(run, model_identity, signer)
     label, values = local.pick_row(local.member_table(data, identity), row, id_column)
     e = local.explain_row(
         spec, vector, prep, agg, values, row_id=label, explained_class=explained_class

@@ -94,10 +94,14 @@ def risk_class(prep: Preprocessor, stats: TableStats) -> str:
     return prep.classes[-1]
 
 
-def released_model(run: Path, identity: Path | None = None) -> tuple[ModelSpec, np.ndarray]:
+def released_model(
+    run: Path, identity: Path | None = None, signer: str | None = None
+) -> tuple[ModelSpec, np.ndarray]:
     """The global model of a run directory: its spec from ``report.json`` and its weights
     from ``checkpoint.sealed``, opened with ``identity`` (default ``keys/consortium.identity``)
-    and accepted only if signed by the run's key (``keys/*-signing.identity``)."""
+    and accepted only if signed by the run's key. That key is public: ``signer`` (a
+    ``veil:ed25519:…`` recipient, or a file holding one), else the run's
+    ``keys/*-signing.recipient`` — a member needs no private signing key to check it."""
     import veil  # lazy: cryptography (≈50 ms), only to open the checkpoint
     from veil.crypto.keys import load_identities  # lazy: follows veil
     from veil.fl.checkpoint import from_bytes  # lazy: safetensors, only here
@@ -107,21 +111,41 @@ def released_model(run: Path, identity: Path | None = None) -> tuple[ModelSpec, 
         spec = ModelSpec.from_dict(json.loads((run / "report.json").read_text())["config"]["model"])
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise DataError(f"{run / 'report.json'} does not describe the model: {exc}") from exc
-    keys = run / "keys"
-    signers = [
-        p
-        for p in (keys / "consortium-signing.identity", keys / "checkpoint-signing.identity")
-        if p.exists()
-    ]
-    if not signers:
-        raise DataError(f"no signing key in {keys}: the checkpoint cannot be authenticated")
-    ids = load_identities([identity or keys / "consortium.identity"])
-    sender = load_identities(signers[:1])[0].recipient()
+    sender = run_signer(run, signer)
+    ids = load_identities([identity or run / "keys" / "consortium.identity"])
     try:
         plain = veil.open((run / "checkpoint.sealed").read_bytes(), ids, verify_sender=sender)
     except (OSError, VeilError) as exc:
         raise DataError(f"the run's checkpoint does not open: {exc}") from exc
     return spec, from_bytes(plain).vector
+
+
+SIGNERS = ("consortium-signing", "checkpoint-signing")  # the demos' and veil train's
+
+
+def run_signer(run: Path, signer: str | None = None):
+    """The Ed25519 public key the run's state files must be signed by: ``signer`` (text or
+    a file), else ``keys/<name>.recipient``, else (a run folder of an older veil) the
+    public half of ``keys/<name>.identity``."""
+    from veil.crypto.keys import load_identities, parse_recipient  # lazy: cryptography
+    from veil.crypto.signing import Ed25519PublicKey  # lazy: follows it
+
+    keys = Path(run) / "keys"
+    if signer is None:
+        for name in SIGNERS:
+            if (keys / f"{name}.recipient").exists():
+                signer = str(keys / f"{name}.recipient")
+                break
+    if signer is not None:
+        text = Path(signer).read_text() if Path(signer).is_file() else signer
+        key = parse_recipient(text.strip())
+        if not isinstance(key, Ed25519PublicKey):
+            raise DataError(f"the signer must be an ed25519 public key, not {key.kind}")
+        return key
+    found = [keys / f"{n}.identity" for n in SIGNERS if (keys / f"{n}.identity").exists()]
+    if not found:
+        raise DataError(f"no signing key in {keys}: the checkpoint cannot be authenticated")
+    return load_identities(found[:1])[0].recipient()
 
 
 def member_table(path: Path, identity: Path | None = None) -> pd.DataFrame:
