@@ -3,6 +3,8 @@ verifying in the Aggregator's own thread, admission still exactly once."""
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
@@ -81,3 +83,54 @@ def test_worker_counts_are_checked(monkeypatch):
         default_workers()
     monkeypatch.setenv("VEIL_VERIFY_WORKERS", "3")
     assert default_workers() == 3
+
+
+def _kill_a_worker(pool) -> None:
+    import os
+    import signal
+
+    os.kill(next(iter(pool._executor._processes)), signal.SIGKILL)  # one worker's pid
+
+
+def test_a_worker_killed_while_idle_is_replaced(round_reports):
+    """SIGKILL an idle worker of the Helper: the next batch runs on a fresh pool and the
+    round aggregates exactly the honest reports (the Helper keeps serving)."""
+    from veil.aggregation.leader import VerifiedAggregator
+    from veil.aggregation.transport import InProcessHelper
+
+    cons, reports = round_reports
+    _, core = cons.in_process(workers=2)
+    leader = VerifiedAggregator(cons.cfg, cons.leader_hpke, InProcessHelper(core), workers=1)
+    try:
+        core.pool.start()
+        _kill_a_worker(core.pool)
+        time.sleep(0.5)  # the pool notices
+        res = leader.aggregate_round(1, reports[:4])
+        assert sorted(res.accepted) == ["c0", "c1", "c2", "c3"] and res.rejected == []
+    finally:
+        leader.close()
+        core.close()
+
+
+def test_a_worker_killed_mid_batch_is_a_typed_error_and_the_retry_succeeds():
+    """SIGKILL a worker while a batch is on the pool: that batch is a ProtocolError (no
+    hang, no untyped crash), and the same round retried aggregates every report."""
+    from veil.errors import ProtocolError
+
+    cons = make_consortium(n_clients=8, dimension=100_000, max_batch=8)
+    rng = np.random.default_rng(3)
+    reports = [cons.builder(f"c{i}").build(1, rng.normal(0, 1e-4, 100_000), 1) for i in range(8)]
+    leader, core = cons.in_process(workers=2)
+    try:
+        leader.pool.start()
+        jobs = [(r.metadata, r.leader_share, bytes(48)) for r in reports]
+        futures = leader.pool.leader_prepare(jobs)  # ≈ 100 ms of work on two workers
+        _kill_a_worker(leader.pool)
+        with pytest.raises(ProtocolError, match="verify worker died"):
+            for f in futures:
+                f.result()
+        res = leader.aggregate_round(1, reports)
+        assert len(res.accepted) == 8 and res.rejected == []
+    finally:
+        leader.close()
+        core.close()

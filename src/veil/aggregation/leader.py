@@ -13,7 +13,6 @@ import json
 import os
 import time
 from collections.abc import Iterable
-from concurrent.futures import Future
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -40,7 +39,7 @@ from veil.aggregation.verification import (
     decode_agg_share,
     finish,
 )
-from veil.aggregation.verify_pool import Deferred, VerifyPool
+from veil.aggregation.verify_pool import VerifyPool
 from veil.crypto.hpke_keys import X25519Identity
 from veil.errors import FormatError, ProtocolError
 from veil.faults import failpoint
@@ -121,7 +120,7 @@ class _Batch:
     """Checked reports whose Leader-side ``verify_init`` has been started."""
 
     reports: list[Report]
-    prepared: list[Future | Deferred]  # each: Prepared, or the Reason it was rejected for
+    prepared: list  # each .result(): Prepared, or the Reason it was rejected for
 
 
 #: rejected before the report's signature was checked: its report id is nobody's word, so

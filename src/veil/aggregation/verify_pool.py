@@ -25,6 +25,7 @@ import time
 import tomllib
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from veil.aggregation.config import ConsortiumConfig
@@ -32,7 +33,7 @@ from veil.aggregation.vdafs import TaskVdafs
 from veil.aggregation.verification import helper_verify, leader_prepare
 from veil.crypto.hpke_keys import X25519Identity
 from veil.crypto.keys import parse_identities
-from veil.errors import ConfigError
+from veil.errors import ConfigError, ProtocolError
 
 #: how often a worker checks that its Aggregator is still alive
 PARENT_POLL_S = 0.5
@@ -116,19 +117,23 @@ class VerifyPool:
         for fut in [pool.submit(os.getpid) for _ in range(4 * self.workers)]:
             fut.result()
 
-    def leader_prepare(self, jobs: Sequence[tuple]) -> list[Future | Deferred]:
+    def leader_prepare(self, jobs: Sequence[tuple]) -> list[_Guarded | Deferred]:
         """``leader_prepare(md, leader_share, verify_key)`` for each job, started now."""
         return self._submit(leader_prepare, jobs)
 
-    def helper_verify(self, jobs: Sequence[tuple]) -> list[Future | Deferred]:
+    def helper_verify(self, jobs: Sequence[tuple]) -> list[_Guarded | Deferred]:
         """``helper_verify(md, helper_share, verify_key, leader_vs)`` for each job."""
         return self._submit(helper_verify, jobs)
 
-    def _submit(self, step: Callable[..., Any], jobs: Sequence[tuple]) -> list[Future | Deferred]:
+    def _submit(self, step: Callable[..., Any], jobs: Sequence[tuple]) -> list[_Guarded | Deferred]:
         if not self.parallel:
             return [Deferred(step, (self._vdafs, self._identity, *args)) for args in jobs]
-        pool = self._pool()
-        return [pool.submit(_in_worker, step, args) for args in jobs]
+        try:
+            futures = [self._pool().submit(_in_worker, step, args) for args in jobs]
+        except BrokenProcessPool:  # a worker died while idle: nothing was lost, start afresh
+            self._broken()
+            futures = [self._pool().submit(_in_worker, step, args) for args in jobs]
+        return [_Guarded(f, self) for f in futures]
 
     def _pool(self) -> ProcessPoolExecutor:
         if self._executor is None:
@@ -144,6 +149,27 @@ class VerifyPool:
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
             self._executor = None
+
+    def _broken(self) -> None:
+        """A worker died (killed, out of memory): drop the pool; the next batch starts a
+        fresh one, so the Aggregator keeps serving."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
+
+
+class _Guarded:
+    """A worker's future whose failure because the pool broke is a typed, retryable error."""
+
+    def __init__(self, future: Future, pool: VerifyPool) -> None:
+        self._future, self._owner = future, pool
+
+    def result(self) -> Any:
+        try:
+            return self._future.result()
+        except BrokenProcessPool as exc:
+            self._owner._broken()
+            raise ProtocolError("a verify worker died; retry the batch") from exc
 
 
 class Deferred:
