@@ -39,25 +39,13 @@ from veil.aggregation.leader import VerifiedAggregator
 from veil.aggregation.process import HelperProcess, free_port
 from veil.aggregation.report import Report
 from veil.aggregation.store import AggregatorStore
-from veil.aggregation.testing import make_consortium
+from veil.aggregation.testing import RecordingHelper, make_consortium
 from veil.aggregation.transport import HttpHelper, InProcessHelper
 from veil.aggregation.verify_pool import VerifyPool
 from veil.crypto.signing import Ed25519Identity
 
 WORKERS = (1, 2)
 CLIENTS = 10
-
-
-class RecordingHelper(InProcessHelper):
-    """An in-process Helper that keeps the Leader's verify requests (to replay them)."""
-
-    def __init__(self, core: HelperCore) -> None:
-        super().__init__(core)
-        self.bodies: list[bytes] = []
-
-    def verify(self, body: bytes) -> bytes:
-        self.bodies.append(body)
-        return super().verify(body)
 
 
 def _reports(cons, n: int, dimension: int, rnd: int = 1) -> list[bytes]:
@@ -77,7 +65,7 @@ def throughput(dimension: int, n: int, repeats: int) -> list[dict]:
     core = HelperCore(cons.cfg, cons.helper_hpke, AggregatorStore(":memory:", cons.helper_hpke))
     recorder = RecordingHelper(core)
     VerifiedAggregator(cons.cfg, cons.leader_hpke, recorder, workers=1).aggregate_round(1, reports)
-    (body,) = recorder.bodies
+    (body,) = recorder.requests
     vdafs = recorder.core.vdafs
     decoded = [Report.decode(r) for r in reports]
     vk = bytes(48)

@@ -17,7 +17,7 @@ from veil.aggregation.aggregator import HelperCore
 from veil.aggregation.client import ReportBuilder
 from veil.aggregation.leader import VerifiedAggregator
 from veil.aggregation.store import SqliteStore
-from veil.aggregation.testing import make_consortium
+from veil.aggregation.testing import RecordingHelper, make_consortium
 from veil.aggregation.transport import InProcessHelper
 from veil.crypto.signing import Ed25519Identity
 from veil.errors import ProtocolError
@@ -25,22 +25,9 @@ from veil.errors import ProtocolError
 DIM = 8
 
 
-class _Recorder(InProcessHelper):
-    """The in-process Helper, keeping its verify answers."""
-
-    def __init__(self, core: HelperCore) -> None:
-        super().__init__(core)
-        self.answers: list[bytes] = []
-
-    def verify(self, body: bytes) -> bytes:
-        out = super().verify(body)
-        self.answers.append(out)
-        return out
-
-
-def _helper(con) -> tuple[HelperCore, _Recorder]:
+def _helper(con) -> tuple[HelperCore, RecordingHelper]:
     core = HelperCore(con.cfg, con.helper_hpke, SqliteStore(":memory:", con.helper_hpke))
-    return core, _Recorder(core)
+    return core, RecordingHelper(core)
 
 
 def test_helper_refuses_sybil_and_forged_reports_from_a_malicious_leader() -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 
@@ -215,7 +216,8 @@ class VerifiedAggregator:
         vk_sealed = seal_share(self.cfg.helper_hpke, vk, verify_key_info(self.cfg.task_id, rnd))
         clients_seen: set[str] = set()
         batch: list[Report] = []
-        in_flight: _Batch | None = None
+        in_flight: deque[_Batch] = deque()
+        ahead = 1 if self.pool.parallel else 0  # batches prepared beyond the one verified
         for item in reports:
             t0 = time.perf_counter()
             run.nbytes += len(item) if isinstance(item, bytes) else len(item.encode())
@@ -229,17 +231,14 @@ class VerifiedAggregator:
                 run.reject(rep, rej.reason)
             timings["leader_prepare_s"] += time.perf_counter() - t0
             if len(batch) == self.cfg.max_batch:
-                if not self.pool.parallel:  # prepared inline, verified now: one batch held
-                    self._verify_batch(rnd, self._start_batch(batch, vk), vk_sealed, run, timings)
-                    batch = []
-                    continue
-                started, batch = self._start_batch(batch, vk), []
-                if in_flight is not None:  # the workers prepare ``started`` meanwhile
-                    self._verify_batch(rnd, in_flight, vk_sealed, run, timings)
-                in_flight = started
-        for pending in (in_flight, self._start_batch(batch, vk) if batch else None):
-            if pending is not None:
-                self._verify_batch(rnd, pending, vk_sealed, run, timings)
+                in_flight.append(self._start_batch(batch, vk))
+                batch = []
+                while len(in_flight) > ahead:  # with workers, the newest is prepared meanwhile
+                    self._verify_batch(rnd, in_flight.popleft(), vk_sealed, run, timings)
+        if batch:
+            in_flight.append(self._start_batch(batch, vk))
+        while in_flight:
+            self._verify_batch(rnd, in_flight.popleft(), vk_sealed, run, timings)
         if len(run.ids) < self.cfg.min_reports:
             raise ProtocolError(
                 f"round {rnd}: {len(run.ids)} valid reports, min_reports={self.cfg.min_reports} "

@@ -55,6 +55,21 @@ class Consortium:
         return leader, core
 
 
+class RecordingHelper(InProcessHelper):
+    """The in-process Helper, keeping every verify request and answer (to replay or read)."""
+
+    def __init__(self, core: HelperCore) -> None:
+        super().__init__(core)
+        self.requests: list[bytes] = []
+        self.answers: list[bytes] = []
+
+    def verify(self, body: bytes) -> bytes:
+        self.requests.append(body)
+        out = super().verify(body)
+        self.answers.append(out)
+        return out
+
+
 def make_consortium(n_clients=4, dimension=64, noise=0.0, **task) -> Consortium:
     lh, ls, hh = X25519Identity.generate(), Ed25519Identity.generate(), X25519Identity.generate()
     keys = {f"c{i}": Ed25519Identity.generate() for i in range(n_clients)}
